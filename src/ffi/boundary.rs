@@ -1,0 +1,219 @@
+//! Helpers every exported function uses: the thread-local last error, the panic
+//! boundary, and argument checks (NULL, enum integers, length overflow, alignment,
+//! options). Each check returns the status to give back and records the detail.
+
+use std::cell::RefCell;
+use std::ffi::CString;
+use std::os::raw::c_char;
+
+use super::status::parfor_status::{self, *};
+use super::types::{parfor_options, RawOp, RawSchedule};
+use crate::dtype::DType;
+use crate::reduce::ReduceOp;
+use crate::schedule::{Options, Schedule};
+
+thread_local! {
+    /// Detail of this thread's last failed call, NUL-terminated for C.
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Records `message` as this thread's last error and returns `status`.
+pub(crate) fn fail(status: parfor_status, message: impl Into<String>) -> parfor_status {
+    let mut bytes = message.into().into_bytes();
+    bytes.retain(|&b| b != 0);
+    // Cannot fail: interior NULs were just removed.
+    let text = CString::new(bytes).unwrap_or_default();
+    LAST_ERROR.with(|slot| *slot.borrow_mut() = text);
+    status
+}
+
+/// Pointer to this thread's last error text; valid until the next failing call on
+/// this thread (the CString's buffer is only replaced by `fail`).
+pub(crate) fn last_error_ptr() -> *const c_char {
+    LAST_ERROR.with(|slot| slot.borrow().as_ptr())
+}
+
+/// Text of a caught panic payload.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// Runs `f`, turning a panic into `PARFOR_ERR_PANIC` with the panic's text as the
+/// last error, so that no unwind ever crosses into C.
+pub(crate) fn guard(name: &str, f: impl FnOnce() -> parfor_status) -> parfor_status {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(status) => status,
+        Err(payload) => fail(
+            PARFOR_ERR_PANIC,
+            format!("{name}: internal panic: {}", panic_text(&*payload)),
+        ),
+    }
+}
+
+/// Runs `f` for a function that returns a plain value; a panic gives `fallback`.
+pub(crate) fn guard_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+/// Early return of a failing status from an exported function body.
+macro_rules! check {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(status) => return status,
+        }
+    };
+}
+pub(crate) use check;
+
+/// A required pointer argument.
+pub(crate) fn non_null<T>(p: *const T, name: &str) -> Result<*const T, parfor_status> {
+    if p.is_null() {
+        Err(fail(
+            PARFOR_ERR_NULL_ARGUMENT,
+            format!("argument `{name}` is NULL"),
+        ))
+    } else {
+        Ok(p)
+    }
+}
+
+/// A dtype passed as an integer.
+pub(crate) fn dtype(raw: i32) -> Result<DType, parfor_status> {
+    DType::from_raw(raw).ok_or_else(|| {
+        fail(
+            PARFOR_ERR_INVALID_ARGUMENT,
+            format!("argument `dtype` is {raw}, not a parfor_dtype (0..=9)"),
+        )
+    })
+}
+
+/// An operator passed as an integer.
+pub(crate) fn op(raw: RawOp) -> Result<ReduceOp, parfor_status> {
+    ReduceOp::from_raw(raw).ok_or_else(|| {
+        fail(
+            PARFOR_ERR_INVALID_ARGUMENT,
+            format!("argument `op` is {raw}, not a parfor_op (0..=9)"),
+        )
+    })
+}
+
+/// Checks a typed buffer argument: non-NULL, `len * size` representable, aligned.
+/// Returns it as a slice.
+///
+/// # Safety
+/// Unless NULL, `ptr` must point to `len` readable, initialised elements of `T` that
+/// are not written by anyone while the returned slice is alive.
+pub(crate) unsafe fn buffer<'a, T>(
+    ptr: *const std::ffi::c_void,
+    len: usize,
+    dtype: DType,
+    name: &str,
+) -> Result<&'a [T], parfor_status> {
+    debug_assert_eq!(std::mem::size_of::<T>(), dtype.size());
+    let ptr = non_null(ptr, name)?;
+    if len > isize::MAX as usize / dtype.size() {
+        return Err(fail(
+            PARFOR_ERR_INVALID_ARGUMENT,
+            format!(
+                "argument `len` is {len}: {len} elements of {} bytes overflow the address space",
+                dtype.size()
+            ),
+        ));
+    }
+    if (ptr as usize) % dtype.align() != 0 {
+        return Err(fail(
+            PARFOR_ERR_MISALIGNED,
+            format!(
+                "argument `{name}` ({ptr:p}) is not aligned to {} bytes as {} requires",
+                dtype.align(),
+                dtype.c_name()
+            ),
+        ));
+    }
+    // SAFETY: non-NULL and aligned (checked above), the byte length fits in isize
+    // (checked above), and the caller guarantees `len` initialised elements that stay
+    // unmodified while the slice lives.
+    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<T>(), len) })
+}
+
+/// Size of the options struct this library knows.
+pub(crate) const OPTIONS_SIZE: usize = std::mem::size_of::<parfor_options>();
+
+/// Reads and validates an optional options struct; NULL means the defaults.
+///
+/// # Safety
+/// Unless NULL, `opts` must point to a readable `parfor_options` of at least
+/// `opts->size` bytes.
+pub(crate) unsafe fn options(opts: *const parfor_options) -> Result<Options, parfor_status> {
+    if opts.is_null() {
+        return Ok(Options::default());
+    }
+    // SAFETY: non-NULL, and the caller guarantees a readable struct. The `size` field is
+    // read first and checked before any other field is touched.
+    let size = unsafe { std::ptr::addr_of!((*opts).size).read_unaligned() };
+    if size < OPTIONS_SIZE {
+        return Err(fail(
+            PARFOR_ERR_INVALID_ARGUMENT,
+            format!(
+                "opts->size is {size}, smaller than sizeof(parfor_options) = {OPTIONS_SIZE}; \
+                 initialise options with parfor_options_init"
+            ),
+        ));
+    }
+    // SAFETY: the caller's struct holds at least OPTIONS_SIZE bytes (checked above);
+    // every field is an integer, so any bit pattern is a valid value.
+    let raw = unsafe { opts.read_unaligned() };
+    let schedule = schedule(raw.schedule)?;
+    Options::new(raw.num_threads, schedule, raw.chunk).map_err(|e| {
+        fail(
+            PARFOR_ERR_INVALID_ARGUMENT,
+            format!("opts->num_threads: {e}"),
+        )
+    })
+}
+
+fn schedule(raw: RawSchedule) -> Result<Schedule, parfor_status> {
+    Schedule::from_raw(raw).ok_or_else(|| {
+        fail(
+            PARFOR_ERR_INVALID_ARGUMENT,
+            format!("opts->schedule is {raw}, not a parfor_schedule (0..=3)"),
+        )
+    })
+}
+
+/// `begin <= end` for an index range.
+pub(crate) fn range(begin: usize, end: usize) -> Result<std::ops::Range<usize>, parfor_status> {
+    if begin > end {
+        Err(fail(
+            PARFOR_ERR_INVALID_ARGUMENT,
+            format!("begin ({begin}) is greater than end ({end})"),
+        ))
+    } else {
+        Ok(begin..end)
+    }
+}
+
+/// A `void *` the user passes through to callbacks. The user promises, as with an
+/// OpenMP shared variable, that the callbacks may use it from several threads.
+#[derive(Clone, Copy)]
+pub(crate) struct UserCtx(pub(crate) *mut std::ffi::c_void);
+// SAFETY: parfor only passes the pointer back to the user's callbacks; the header
+// documents that callbacks run concurrently on several threads with the same ctx.
+unsafe impl Send for UserCtx {}
+// SAFETY: as above.
+unsafe impl Sync for UserCtx {}
+
+impl UserCtx {
+    /// The pointer. A method rather than field access, so that closures capture the
+    /// whole (Sync) wrapper and not the raw pointer inside it.
+    pub(crate) fn get(self) -> *mut std::ffi::c_void {
+        self.0
+    }
+}

@@ -1,0 +1,324 @@
+//! Per-block kernels: one contiguous slice in, one value out. They know nothing of
+//! threads; the reductions in `reduce` run them on the blocks of a fixed partition.
+//!
+//! Every kernel keeps `N` independent accumulators ("lanes"), element i of the slice
+//! going to lane i mod N, and combines the lanes in a fixed pairwise tree. The lanes
+//! give the CPU independent dependency chains (an f64 add has a latency of 4 cycles
+//! and two issue per cycle, so eight vector accumulators keep it busy) and let the
+//! compiler use vector registers without reassociating anything. Because the order
+//! of operations is spelled out, the result is the same bit for bit whichever
+//! instruction set runs it: each kernel is compiled for AVX-512, AVX2 and the x86-64
+//! baseline and the best one the CPU has is picked at run time.
+
+mod element;
+
+pub use element::Element;
+
+use std::ops::Range;
+
+/// Lanes for 8-byte elements: 32 lanes = 8 AVX2 or 4 AVX-512 registers.
+const LANES_WIDE: usize = 32;
+/// Lanes for smaller elements: 64 lanes (8 AVX2 registers of f32).
+const LANES_NARROW: usize = 64;
+
+/// Defines a public kernel that dispatches on the CPU's vector extensions. `$imp`
+/// is the portable body, instantiated for each lane count.
+macro_rules! kernel {
+    ($(#[$doc:meta])* fn $name:ident<$T:ident>($($arg:ident : $ty:ty),*) -> $ret:ty = $imp:ident) => {
+        $(#[$doc])*
+        pub fn $name<$T: Element>($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+                unsafe fn v4<$T: Element>($($arg: $ty),*) -> $ret {
+                    lanes!($T, $imp($($arg),*))
+                }
+                #[target_feature(enable = "avx2")]
+                unsafe fn v3<$T: Element>($($arg: $ty),*) -> $ret {
+                    lanes!($T, $imp($($arg),*))
+                }
+                match level() {
+                    // SAFETY: the CPU has these features (checked by `level`).
+                    Level::V4 => return unsafe { v4::<$T>($($arg),*) },
+                    // SAFETY: as above.
+                    Level::V3 => return unsafe { v3::<$T>($($arg),*) },
+                    Level::Base => {}
+                }
+            }
+            lanes!($T, $imp($($arg),*))
+        }
+    };
+}
+
+/// Calls `$imp::<T, N>` with the lane count for `T`'s size.
+macro_rules! lanes {
+    ($T:ident, $imp:ident($($arg:expr),*)) => {
+        if std::mem::size_of::<$T>() == 8 {
+            $imp::<$T, LANES_WIDE>($($arg),*)
+        } else {
+            $imp::<$T, LANES_NARROW>($($arg),*)
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+enum Level {
+    V4,
+    V3,
+    Base,
+}
+
+#[cfg(target_arch = "x86_64")]
+fn level() -> Level {
+    // std caches the CPUID results; each check is an atomic load.
+    if std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+    {
+        Level::V4
+    } else if std::arch::is_x86_feature_detected!("avx2") {
+        Level::V3
+    } else {
+        Level::Base
+    }
+}
+
+/// Folds `x` into N lanes starting at `init` with `op`, then combines the lanes in a
+/// fixed pairwise tree. N must be a power of two.
+#[inline(always)]
+fn fold_lanes<T: Element, const N: usize>(x: &[T], init: T, op: impl Fn(T, T) -> T) -> T {
+    let mut acc = [init; N];
+    let mut chunks = x.chunks_exact(N);
+    for c in &mut chunks {
+        let c: &[T; N] = c.try_into().expect("chunks_exact yields N elements");
+        for j in 0..N {
+            acc[j] = op(acc[j], c[j]);
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
+        *a = op(*a, v);
+    }
+    lane_tree(acc, op)
+}
+
+/// Combines N lanes pairwise: lane j with lane j + w for w = N/2, N/4, ..., 1.
+#[inline(always)]
+fn lane_tree<T: Copy, const N: usize>(mut acc: [T; N], op: impl Fn(T, T) -> T) -> T {
+    let mut w = N;
+    while w > 1 {
+        w /= 2;
+        for j in 0..w {
+            acc[j] = op(acc[j], acc[j + w]);
+        }
+    }
+    acc[0]
+}
+
+#[inline(always)]
+fn sum_imp<T: Element, const N: usize>(x: &[T]) -> T {
+    fold_lanes::<T, N>(x, T::ZERO, T::add)
+}
+
+#[inline(always)]
+fn prod_imp<T: Element, const N: usize>(x: &[T]) -> T {
+    fold_lanes::<T, N>(x, T::ONE, T::mul)
+}
+
+#[inline(always)]
+fn bit_and_imp<T: Element, const N: usize>(x: &[T]) -> T {
+    fold_lanes::<T, N>(x, T::ALL_ONES, T::bit_and)
+}
+
+#[inline(always)]
+fn bit_or_imp<T: Element, const N: usize>(x: &[T]) -> T {
+    fold_lanes::<T, N>(x, T::ZERO, T::bit_or)
+}
+
+#[inline(always)]
+fn bit_xor_imp<T: Element, const N: usize>(x: &[T]) -> T {
+    fold_lanes::<T, N>(x, T::ZERO, T::bit_xor)
+}
+
+/// Lane step of min: a NaN sticks in its lane, otherwise the smaller value.
+#[inline(always)]
+fn min_step<T: Element>(m: T, v: T) -> T {
+    if v < m || v.is_nan() {
+        v
+    } else {
+        m
+    }
+}
+
+#[inline(always)]
+fn max_step<T: Element>(m: T, v: T) -> T {
+    if v > m || v.is_nan() {
+        v
+    } else {
+        m
+    }
+}
+
+#[inline(always)]
+fn min_imp<T: Element, const N: usize>(x: &[T]) -> T {
+    let m = fold_lanes::<T, N>(x, x[0], min_step);
+    if m.is_nan() {
+        first_nan(x)
+    } else {
+        m
+    }
+}
+
+#[inline(always)]
+fn max_imp<T: Element, const N: usize>(x: &[T]) -> T {
+    let m = fold_lanes::<T, N>(x, x[0], max_step);
+    if m.is_nan() {
+        first_nan(x)
+    } else {
+        m
+    }
+}
+
+/// The first NaN of `x` (its payload preserved), which must contain one.
+fn first_nan<T: Element>(x: &[T]) -> T {
+    *x.iter()
+        .find(|v| v.is_nan())
+        .expect("a lane saw a NaN, so the slice has one")
+}
+
+#[inline(always)]
+fn dot_imp<T: Element, const N: usize>(a: &[T], b: &[T]) -> T {
+    assert_eq!(a.len(), b.len());
+    let mut acc = [T::ZERO; N];
+    let mut ca = a.chunks_exact(N);
+    let mut cb = b.chunks_exact(N);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let x: &[T; N] = x.try_into().expect("N elements");
+        let y: &[T; N] = y.try_into().expect("N elements");
+        for j in 0..N {
+            acc[j] = acc[j].add(x[j].mul(y[j]));
+        }
+    }
+    for ((s, &x), &y) in acc.iter_mut().zip(ca.remainder()).zip(cb.remainder()) {
+        *s = s.add(x.mul(y));
+    }
+    lane_tree(acc, T::add)
+}
+
+kernel! {
+    /// Sum of `x` (integers wrap); 0 for an empty slice.
+    fn sum<T>(x: &[T]) -> T = sum_imp
+}
+kernel! {
+    /// Product of `x` (integers wrap); 1 for an empty slice.
+    fn prod<T>(x: &[T]) -> T = prod_imp
+}
+kernel! {
+    /// Bitwise and of `x` (integers); all ones for an empty slice.
+    fn bit_and<T>(x: &[T]) -> T = bit_and_imp
+}
+kernel! {
+    /// Bitwise or of `x` (integers); 0 for an empty slice.
+    fn bit_or<T>(x: &[T]) -> T = bit_or_imp
+}
+kernel! {
+    /// Bitwise exclusive or of `x` (integers); 0 for an empty slice.
+    fn bit_xor<T>(x: &[T]) -> T = bit_xor_imp
+}
+kernel! {
+    /// Minimum of a non-empty `x`; the first NaN if there is one.
+    fn min<T>(x: &[T]) -> T = min_imp
+}
+kernel! {
+    /// Maximum of a non-empty `x`; the first NaN if there is one.
+    fn max<T>(x: &[T]) -> T = max_imp
+}
+kernel! {
+    /// Sum of a[i] * b[i] (integers wrap); the slices must have equal lengths.
+    fn dot<T>(a: &[T], b: &[T]) -> T = dot_imp
+}
+
+/// True when every element is nonzero (NaN counts as nonzero).
+pub fn all_nonzero<T: Element>(x: &[T]) -> bool {
+    x.iter().all(|v| v.is_nonzero())
+}
+
+/// True when some element is nonzero (NaN counts as nonzero).
+pub fn any_nonzero<T: Element>(x: &[T]) -> bool {
+    x.iter().any(|v| v.is_nonzero())
+}
+
+/// Minimum of a non-empty `x` and the index of its first occurrence (of the first
+/// NaN, if any). Indices are relative to `x`.
+pub fn argmin<T: Element>(x: &[T]) -> (T, usize) {
+    let m = min(x);
+    (m, position_of(x, m))
+}
+
+/// Maximum of a non-empty `x` and the index of its first occurrence (of the first
+/// NaN, if any).
+pub fn argmax<T: Element>(x: &[T]) -> (T, usize) {
+    let m = max(x);
+    (m, position_of(x, m))
+}
+
+/// Index of the first element equal to `m` (the first NaN when `m` is NaN).
+fn position_of<T: Element>(x: &[T], m: T) -> usize {
+    let found = if m.is_nan() {
+        x.iter().position(|v| v.is_nan())
+    } else {
+        x.iter().position(|&v| v == m)
+    };
+    found.expect("the extreme value comes from the slice")
+}
+
+/// Combines two partial minima, `a` from the earlier range: NaN wins, the first
+/// NaN first; among equal values the earlier.
+#[inline]
+pub fn min_combine<T: Element>(a: T, b: T) -> T {
+    if a.is_nan() || (!b.is_nan() && !(b < a)) {
+        a
+    } else {
+        b
+    }
+}
+
+/// Combines two partial maxima, as [`min_combine`].
+#[inline]
+pub fn max_combine<T: Element>(a: T, b: T) -> T {
+    if a.is_nan() || (!b.is_nan() && !(b > a)) {
+        a
+    } else {
+        b
+    }
+}
+
+/// Combines (value, index) partials of argmin, `a` from the earlier range.
+#[inline]
+pub fn argmin_combine<T: Element>(a: (T, usize), b: (T, usize)) -> (T, usize) {
+    if a.0.is_nan() || (!b.0.is_nan() && !(b.0 < a.0)) {
+        a
+    } else {
+        b
+    }
+}
+
+/// Combines (value, index) partials of argmax, `a` from the earlier range.
+#[inline]
+pub fn argmax_combine<T: Element>(a: (T, usize), b: (T, usize)) -> (T, usize) {
+    if a.0.is_nan() || (!b.0.is_nan() && !(b.0 > a.0)) {
+        a
+    } else {
+        b
+    }
+}
+
+/// Shifts the index of a partial by the start of its block.
+#[inline]
+pub fn offset<T>(p: (T, usize), block: &Range<usize>) -> (T, usize) {
+    (p.0, p.1 + block.start)
+}
+
+#[cfg(test)]
+mod test;

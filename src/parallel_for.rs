@@ -1,0 +1,56 @@
+//! Parallel loops over an index range with OpenMP's schedules.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use crate::error::Error;
+use crate::runtime;
+use crate::schedule::{Chunker, Options};
+
+/// Calls `body` with disjoint sub-ranges that together cover `range`, each index
+/// exactly once, on a team of threads (the caller included), following the options'
+/// schedule. An error from `body` stops ranges not yet started from starting and is
+/// returned with its range (the first recorded if several fail). An empty range is a
+/// no-op; `start > end` is `InvalidArgument`.
+pub fn parallel_for<E: Send>(
+    range: Range<usize>,
+    opts: &Options,
+    body: impl Fn(Range<usize>) -> Result<(), E> + Sync,
+) -> Result<(), Error<E>> {
+    if range.start > range.end {
+        return Err(Error::InvalidArgument(format!(
+            "begin ({}) is greater than end ({})",
+            range.start, range.end
+        )));
+    }
+    let n = range.len();
+    if n == 0 {
+        return Ok(());
+    }
+    let chunker = Chunker::new(n, opts.schedule(), opts.chunk());
+    let stop = AtomicBool::new(false);
+    let failure: Mutex<Option<(Range<usize>, E)>> = Mutex::new(None);
+    runtime::fork_join(opts.num_threads(), n, &|tid, team| {
+        chunker.for_each(tid, team, |r| {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let r = range.start + r.start..range.start + r.end;
+            match body(r.clone()) {
+                Ok(()) => true,
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
+                    f.get_or_insert((r, e));
+                    false
+                }
+            }
+        })
+    })
+    .map_err(Error::widen)?;
+    match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some((range, cause)) => Err(Error::Cancelled { range, cause }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,339 @@
+//! Built-in reductions over typed slices, and the fixed partition that makes their
+//! floating-point results reproducible.
+//!
+//! ## Reproducibility
+//! A slice of `len` elements is cut into blocks whose length depends only on `len`
+//! and the element size ([`block_len`]), never on the team size or the schedule. Each
+//! block is reduced by a kernel whose lane structure is fixed (see `kernels`), giving
+//! one partial per block, and the partials are combined in a fixed pairwise tree in
+//! block order ([`tree_combine`]). The team and the schedule only decide which thread
+//! computes which block, so the result is the same bit for bit for every team size
+//! and schedule, and equal to the one-thread result.
+//!
+//! ## When to stay on the calling thread
+//! Waking the team costs about a quarter of a microsecond when its workers spin, and
+//! several microseconds when they are parked. Below [`PARALLEL_MIN_BYTES`] the
+//! reduction runs on the caller alone, with the same blocks and tree, so the result
+//! does not change.
+
+pub mod user;
+
+use std::ops::Range;
+
+use crate::dtype::DType;
+use crate::error::Error;
+use crate::kernels::{self, Element};
+use crate::runtime;
+use crate::schedule::{Chunker, Options};
+
+pub use user::reduce_with;
+
+/// A reduction operator: OpenMP's, plus the exact sum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    /// `+` (integers wrap). Empty: 0.
+    Sum = 0,
+    /// `*` (integers wrap). Empty: 1.
+    Prod = 1,
+    /// `min`, NaN-propagating. Empty: error.
+    Min = 2,
+    /// `max`, NaN-propagating. Empty: error.
+    Max = 3,
+    /// `&`, integers only. Empty: all ones.
+    BitAnd = 4,
+    /// `|`, integers only. Empty: 0.
+    BitOr = 5,
+    /// `^`, integers only. Empty: 0.
+    BitXor = 6,
+    /// `&&`: 1 if all nonzero. Empty: 1.
+    LogicalAnd = 7,
+    /// `||`: 1 if any nonzero. Empty: 0.
+    LogicalOr = 8,
+    /// Correctly rounded exact sum, floats only. Empty: 0.
+    SumExact = 9,
+}
+
+impl ReduceOp {
+    /// Every operator, in discriminant order.
+    pub const ALL: [ReduceOp; 10] = [
+        ReduceOp::Sum,
+        ReduceOp::Prod,
+        ReduceOp::Min,
+        ReduceOp::Max,
+        ReduceOp::BitAnd,
+        ReduceOp::BitOr,
+        ReduceOp::BitXor,
+        ReduceOp::LogicalAnd,
+        ReduceOp::LogicalOr,
+        ReduceOp::SumExact,
+    ];
+
+    /// Maps a C enum value to an operator.
+    pub fn from_raw(raw: i32) -> Option<ReduceOp> {
+        usize::try_from(raw).ok().and_then(|i| Self::ALL.get(i).copied())
+    }
+
+    /// The C spelling, for messages.
+    pub fn c_name(self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "PARFOR_SUM",
+            ReduceOp::Prod => "PARFOR_PROD",
+            ReduceOp::Min => "PARFOR_MIN",
+            ReduceOp::Max => "PARFOR_MAX",
+            ReduceOp::BitAnd => "PARFOR_BIT_AND",
+            ReduceOp::BitOr => "PARFOR_BIT_OR",
+            ReduceOp::BitXor => "PARFOR_BIT_XOR",
+            ReduceOp::LogicalAnd => "PARFOR_LOGICAL_AND",
+            ReduceOp::LogicalOr => "PARFOR_LOGICAL_OR",
+            ReduceOp::SumExact => "PARFOR_SUM_EXACT",
+        }
+    }
+
+    /// Whether this operator is defined for `dtype`.
+    pub fn accepts(self, dtype: DType) -> bool {
+        match self {
+            ReduceOp::BitAnd | ReduceOp::BitOr | ReduceOp::BitXor => !dtype.is_float(),
+            ReduceOp::SumExact => dtype.is_float(),
+            _ => true,
+        }
+    }
+}
+
+/// Smallest block of the fixed partition, in bytes.
+const MIN_BLOCK_BYTES: usize = 8 << 10;
+/// Largest block, in bytes: 64 KiB stays in L2 for the two-pass argmin/argmax kernels,
+/// and the per-block cost (a partial, a lane tree) is under 1 % of a block's work.
+const MAX_BLOCK_BYTES: usize = 64 << 10;
+/// Aim for at least this many blocks, so that static shares are within ~2 % of each
+/// other on small teams and dynamic schedules have something to balance.
+const TARGET_BLOCKS: usize = 64;
+
+/// Below this many bytes a reduction runs on the calling thread alone. At 1e4 f64
+/// (80 KB) a vectorised serial sum takes about 0.7 us on the 2-core target machine,
+/// comparable to the cost of waking the team and combining, so only larger inputs are
+/// split. See the README's performance section for the measurement.
+pub const PARALLEL_MIN_BYTES: usize = 192 << 10;
+
+/// Length in elements of every block but the last, for `len` elements of
+/// `elem_size` bytes. Depends only on its arguments: this is what makes results
+/// independent of the team size.
+pub fn block_len(len: usize, elem_size: usize) -> usize {
+    let bytes = len.saturating_mul(elem_size) / TARGET_BLOCKS;
+    let bytes = bytes
+        .checked_next_power_of_two()
+        .unwrap_or(MAX_BLOCK_BYTES)
+        .clamp(MIN_BLOCK_BYTES, MAX_BLOCK_BYTES);
+    bytes / elem_size
+}
+
+/// Combines `parts` in a fixed pairwise tree, level by level: (0,1), (2,3), ...; an
+/// odd last element moves up unchanged. Earlier parts are always on the left.
+pub fn tree_combine<P: Copy>(parts: &mut [P], combine: impl Fn(P, P) -> P) -> Option<P> {
+    let mut n = parts.len();
+    while n > 1 {
+        let half = n / 2;
+        for i in 0..half {
+            parts[i] = combine(parts[2 * i], parts[2 * i + 1]);
+        }
+        if n % 2 == 1 {
+            parts[half] = parts[n - 1];
+            n = half + 1;
+        } else {
+            n = half;
+        }
+    }
+    parts.first().copied()
+}
+
+/// Disjoint writes into a slice from several threads.
+pub(crate) struct Slots<P> {
+    ptr: *mut P,
+    len: usize,
+}
+
+// SAFETY: `Slots` only hands out writes to distinct indices (see `write`), and P is
+// Send, so moving values into it from other threads is sound.
+unsafe impl<P: Send> Send for Slots<P> {}
+// SAFETY: as above; shared use only ever writes distinct indices.
+unsafe impl<P: Send> Sync for Slots<P> {}
+
+impl<P> Slots<P> {
+    pub(crate) fn new(v: &mut [P]) -> Self {
+        Slots {
+            ptr: v.as_mut_ptr(),
+            len: v.len(),
+        }
+    }
+
+    /// Stores `value` at `i`, dropping the old value.
+    ///
+    /// # Safety
+    /// No other thread may access index `i` during the lifetime of this `Slots`, and
+    /// the slice it was made from must outlive it (the caller keeps it borrowed).
+    pub(crate) unsafe fn write(&self, i: usize, value: P) {
+        assert!(i < self.len, "slot {i} out of {}", self.len);
+        // SAFETY: in bounds (checked), exclusive to this thread (caller's contract).
+        unsafe { *self.ptr.add(i) = value };
+    }
+}
+
+/// Runs `kernel` on every block of `0..len` (blocks of `block` elements) with the
+/// team and returns the partials in block order. `parallel` false keeps it on the
+/// caller.
+fn block_partials<P: Copy + Send + Sync>(
+    len: usize,
+    block: usize,
+    opts: &Options,
+    parallel: bool,
+    fill: P,
+    kernel: impl Fn(Range<usize>) -> P + Sync,
+) -> Vec<P> {
+    let blocks = len.div_ceil(block);
+    let mut parts = vec![fill; blocks];
+    if blocks == 1 {
+        parts[0] = kernel(0..len);
+        return parts;
+    }
+    let slots = Slots::new(&mut parts);
+    let chunk_blocks = opts.chunk().div_ceil(block);
+    let chunker = Chunker::new(blocks, opts.schedule(), chunk_blocks);
+    let useful = if parallel { blocks } else { 1 };
+    let ran = runtime::fork_join(opts.num_threads(), useful, &|tid, team| {
+        chunker.for_each(tid, team, |bs| {
+            for b in bs {
+                let r = b * block..((b + 1) * block).min(len);
+                // SAFETY: the chunker gives block b to exactly one thread, and `parts`
+                // stays borrowed by `slots` until fork_join has returned.
+                unsafe { slots.write(b, kernel(r)) };
+            }
+            true
+        })
+    });
+    if let Err(e) = ran {
+        // The team could not start a worker: compute here rather than fail.
+        eprintln!("parfor: {e}; reducing on the calling thread");
+        for (b, p) in parts.iter_mut().enumerate() {
+            *p = kernel(b * block..((b + 1) * block).min(len));
+        }
+    }
+    parts
+}
+
+/// Reduces `data` blockwise with `kernel` and `combine`.
+fn blockwise<T: Element, P: Copy + Send + Sync>(
+    data: &[T],
+    opts: &Options,
+    kernel: impl Fn(&[T]) -> P + Sync,
+    combine: impl Fn(P, P) -> P,
+) -> P {
+    let block = block_len(data.len(), std::mem::size_of::<T>());
+    let parallel = std::mem::size_of_val(data) >= PARALLEL_MIN_BYTES;
+    let fill = kernel(&data[..1]);
+    let mut parts = block_partials(data.len(), block, opts, parallel, fill, |r| kernel(&data[r]));
+    tree_combine(&mut parts, combine).expect("non-empty input has a block")
+}
+
+fn bad_op<T: Element>(op: ReduceOp) -> Error {
+    let why = if op == ReduceOp::SumExact {
+        "the exact sum takes PARFOR_F32 or PARFOR_F64"
+    } else {
+        "bitwise operators take integer dtypes"
+    };
+    Error::InvalidArgument(format!(
+        "{} is not defined for {}: {why}",
+        op.c_name(),
+        T::DTYPE.c_name()
+    ))
+}
+
+/// Reduces `data` with `op`. Floating-point results are bitwise identical for every
+/// team size and schedule. Errors: `InvalidArgument` when `op` is not defined for
+/// `T`, `Empty` for MIN/MAX of an empty slice.
+pub fn reduce<T: Element>(data: &[T], op: ReduceOp, opts: &Options) -> Result<T, Error> {
+    if !op.accepts(T::DTYPE) {
+        return Err(bad_op::<T>(op));
+    }
+    if data.is_empty() {
+        return match op {
+            ReduceOp::Sum | ReduceOp::BitOr | ReduceOp::BitXor | ReduceOp::LogicalOr => {
+                Ok(T::ZERO)
+            }
+            ReduceOp::SumExact => Ok(T::ZERO),
+            ReduceOp::Prod | ReduceOp::LogicalAnd => Ok(T::ONE),
+            ReduceOp::BitAnd => Ok(T::ALL_ONES),
+            ReduceOp::Min | ReduceOp::Max => Err(Error::Empty),
+        };
+    }
+    Ok(match op {
+        ReduceOp::Sum => blockwise(data, opts, kernels::sum, T::add),
+        ReduceOp::Prod => blockwise(data, opts, kernels::prod, T::mul),
+        ReduceOp::Min => blockwise(data, opts, kernels::min, kernels::min_combine),
+        ReduceOp::Max => blockwise(data, opts, kernels::max, kernels::max_combine),
+        ReduceOp::BitAnd => blockwise(data, opts, kernels::bit_and, T::bit_and),
+        ReduceOp::BitOr => blockwise(data, opts, kernels::bit_or, T::bit_or),
+        ReduceOp::BitXor => blockwise(data, opts, kernels::bit_xor, T::bit_xor),
+        ReduceOp::LogicalAnd => {
+            T::from_bool(blockwise(data, opts, kernels::all_nonzero, |a, b| a && b))
+        }
+        ReduceOp::LogicalOr => {
+            T::from_bool(blockwise(data, opts, kernels::any_nonzero, |a, b| a || b))
+        }
+        ReduceOp::SumExact => T::sum_exact(data, opts).ok_or_else(|| bad_op::<T>(op))?,
+    })
+}
+
+/// Dot product of `a` and `b` (integers wrap), bitwise reproducible like `reduce`.
+/// Errors: `InvalidArgument` when the lengths differ.
+pub fn dot<T: Element>(a: &[T], b: &[T], opts: &Options) -> Result<T, Error> {
+    if a.len() != b.len() {
+        return Err(Error::InvalidArgument(format!(
+            "dot of slices of different lengths ({} and {})",
+            a.len(),
+            b.len()
+        )));
+    }
+    if a.is_empty() {
+        return Ok(T::ZERO);
+    }
+    let block = block_len(a.len(), std::mem::size_of::<T>());
+    // Two inputs: count both towards the threshold.
+    let parallel = 2 * std::mem::size_of_val(a) >= PARALLEL_MIN_BYTES;
+    let mut parts = block_partials(a.len(), block, opts, parallel, T::ZERO, |r| {
+        kernels::dot(&a[r.clone()], &b[r])
+    });
+    Ok(tree_combine(&mut parts, T::add).expect("non-empty input has a block"))
+}
+
+fn arg_extreme<T: Element>(
+    data: &[T],
+    opts: &Options,
+    kernel: fn(&[T]) -> (T, usize),
+    combine: fn((T, usize), (T, usize)) -> (T, usize),
+) -> Result<usize, Error> {
+    if data.is_empty() {
+        return Err(Error::Empty);
+    }
+    let block = block_len(data.len(), std::mem::size_of::<T>());
+    let parallel = std::mem::size_of_val(data) >= PARALLEL_MIN_BYTES;
+    let mut parts = block_partials(data.len(), block, opts, parallel, (data[0], 0), |r| {
+        kernels::offset(kernel(&data[r.clone()]), &r)
+    });
+    Ok(tree_combine(&mut parts, combine)
+        .expect("non-empty input has a block")
+        .1)
+}
+
+/// Index of the minimum (the first among equal values; the first NaN if any).
+/// Errors: `Empty` for an empty slice.
+pub fn argmin<T: Element>(data: &[T], opts: &Options) -> Result<usize, Error> {
+    arg_extreme(data, opts, kernels::argmin, kernels::argmin_combine)
+}
+
+/// Index of the maximum (the first among equal values; the first NaN if any).
+/// Errors: `Empty` for an empty slice.
+pub fn argmax<T: Element>(data: &[T], opts: &Options) -> Result<usize, Error> {
+    arg_extreme(data, opts, kernels::argmax, kernels::argmax_combine)
+}
+
+#[cfg(test)]
+mod test;

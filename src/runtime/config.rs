@@ -1,0 +1,176 @@
+//! Configuration read once from the environment: default team size, wait policy,
+//! nesting. Malformed values are reported once on stderr and the next rule applies.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// How long an idle thread spins before it parks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitPolicy {
+    /// Spin for a bounded time, then park (the default).
+    Spin(Duration),
+    /// Spin (yielding the CPU now and then) until work arrives; never park.
+    Active,
+    /// Park at once: idle threads burn no CPU.
+    Passive,
+}
+
+/// Default spin before parking. libgomp spins about 300,000 iterations of its pause
+/// loop (GOMP_SPINCOUNT, a few milliseconds) and LLVM libomp 200 ms (KMP_BLOCKTIME);
+/// 2 ms keeps back-to-back calls and calls after a short pause on the fast path while
+/// costing an idle program at most 2 ms of CPU per worker after its last call.
+pub const DEFAULT_SPIN: Duration = Duration::from_millis(2);
+
+/// The configuration in force for this process.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Team size from the environment or the machine.
+    pub default_threads: usize,
+    /// Wait policy from PARFOR_WAIT_POLICY / OMP_WAIT_POLICY / PARFOR_SPIN_US.
+    pub wait: WaitPolicy,
+    /// PARFOR_NESTED=1: use the team from inside OpenMP regions and parfor bodies.
+    pub nested: bool,
+}
+
+/// The configuration, read from the environment on first use.
+pub fn config() -> &'static Config {
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    CONFIG.get_or_init(|| from_env(&|k| std::env::var(k).ok(), &mut |m| eprintln!("parfor: {m}")))
+}
+
+/// Builds the configuration from an environment lookup; `warn` receives the message
+/// for each malformed value. Separate from `config` so that tests can feed it.
+pub fn from_env(get: &dyn Fn(&str) -> Option<String>, warn: &mut dyn FnMut(String)) -> Config {
+    let default_threads = team_size_from_env(get, warn).unwrap_or_else(machine_threads);
+    let policy = match get("PARFOR_WAIT_POLICY") {
+        Some(v) => Some(("PARFOR_WAIT_POLICY", v)),
+        None => get("OMP_WAIT_POLICY").map(|v| ("OMP_WAIT_POLICY", v)),
+    };
+    let mut wait = WaitPolicy::Spin(DEFAULT_SPIN);
+    if let Some((name, v)) = policy {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "active" => wait = WaitPolicy::Active,
+            "passive" => wait = WaitPolicy::Passive,
+            "" => {}
+            _ => warn(format!(
+                "ignoring {name}={v:?}: expected \"active\" or \"passive\""
+            )),
+        }
+    }
+    if wait == WaitPolicy::Spin(DEFAULT_SPIN) {
+        if let Some(v) = get("PARFOR_SPIN_US") {
+            match v.trim().parse::<u64>() {
+                Ok(us) => wait = WaitPolicy::Spin(Duration::from_micros(us)),
+                Err(_) => warn(format!(
+                    "ignoring PARFOR_SPIN_US={v:?}: expected a number of microseconds"
+                )),
+            }
+        }
+    }
+    let nested = match get("PARFOR_NESTED") {
+        None => false,
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" | "" => false,
+            _ => {
+                warn(format!("ignoring PARFOR_NESTED={v:?}: expected 0 or 1"));
+                false
+            }
+        },
+    };
+    Config {
+        default_threads,
+        wait,
+        nested,
+    }
+}
+
+/// PARFOR_NUM_THREADS, else the first value of OMP_NUM_THREADS ("4,2" nests in
+/// OpenMP; parfor takes the outer level). `None` when neither gives a valid size.
+fn team_size_from_env(
+    get: &dyn Fn(&str) -> Option<String>,
+    warn: &mut dyn FnMut(String),
+) -> Option<usize> {
+    for name in ["PARFOR_NUM_THREADS", "OMP_NUM_THREADS"] {
+        let Some(v) = get(name) else { continue };
+        let first = v.split(',').next().unwrap_or("").trim();
+        match first.parse::<usize>() {
+            Ok(n) if (1..=super::MAX_THREADS).contains(&n) => return Some(n),
+            _ => warn(format!(
+                "ignoring {name}={v:?}: expected a whole number from 1 to {}",
+                super::MAX_THREADS
+            )),
+        }
+    }
+    None
+}
+
+/// CPUs this process may run on. The standard library's answer already honours the
+/// affinity mask (sched_getaffinity) and cgroup v1/v2 CPU quotas.
+fn machine_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(super::MAX_THREADS)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn run(vars: &[(&str, &str)]) -> (Config, Vec<String>) {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut warnings = Vec::new();
+        let c = from_env(&|k| map.get(k).cloned(), &mut |m| warnings.push(m));
+        (c, warnings)
+    }
+
+    #[test]
+    fn team_size_rules() {
+        let machine = machine_threads();
+        assert_eq!(run(&[]).0.default_threads, machine);
+        assert_eq!(run(&[("PARFOR_NUM_THREADS", "3")]).0.default_threads, 3);
+        assert_eq!(run(&[("OMP_NUM_THREADS", "5,2")]).0.default_threads, 5);
+        assert_eq!(
+            run(&[("PARFOR_NUM_THREADS", "3"), ("OMP_NUM_THREADS", "5")])
+                .0
+                .default_threads,
+            3
+        );
+        let (c, w) = run(&[("PARFOR_NUM_THREADS", "lots"), ("OMP_NUM_THREADS", "6")]);
+        assert_eq!(c.default_threads, 6);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("PARFOR_NUM_THREADS=\"lots\""), "{w:?}");
+        let (c, w) = run(&[("OMP_NUM_THREADS", "0")]);
+        assert_eq!(c.default_threads, machine);
+        assert!(w[0].contains("OMP_NUM_THREADS"));
+    }
+
+    #[test]
+    fn wait_policy_rules() {
+        assert_eq!(run(&[]).0.wait, WaitPolicy::Spin(DEFAULT_SPIN));
+        assert_eq!(
+            run(&[("OMP_WAIT_POLICY", "PASSIVE")]).0.wait,
+            WaitPolicy::Passive
+        );
+        assert_eq!(
+            run(&[("PARFOR_WAIT_POLICY", "active"), ("OMP_WAIT_POLICY", "passive")])
+                .0
+                .wait,
+            WaitPolicy::Active
+        );
+        assert_eq!(
+            run(&[("PARFOR_SPIN_US", "50")]).0.wait,
+            WaitPolicy::Spin(Duration::from_micros(50))
+        );
+        let (c, w) = run(&[("PARFOR_WAIT_POLICY", "sometimes")]);
+        assert_eq!(c.wait, WaitPolicy::Spin(DEFAULT_SPIN));
+        assert_eq!(w.len(), 1);
+        assert!(run(&[("PARFOR_NESTED", "1")]).0.nested);
+        assert!(!run(&[]).0.nested);
+    }
+}

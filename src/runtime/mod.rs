@@ -1,0 +1,252 @@
+//! The runtime: who runs a call's parts, and on which threads.
+//!
+//! [`fork_join`] decides the team size for a call and runs it:
+//! - one part (a tiny input, a team of 1, a nested call) runs inline on the caller;
+//! - otherwise the caller leads the process's fork-join [`team`](self) and does part 0
+//!   itself, as OpenMP's master thread does;
+//! - if another application thread is leading the team right now, the call runs on a
+//!   rayon pool instead (work-stealing, so parts need not run at the same time).
+//!
+//! Calls from inside a body, and calls from inside an active OpenMP parallel region,
+//! run inline on the calling thread unless `PARFOR_NESTED=1`, as OpenMP itself does
+//! with max-active-levels 1: the machine is already busy, and a second team would
+//! only oversubscribe it.
+//!
+//! fork(): worker threads do not survive fork, so both the team and the rayon pool
+//! live in slots that a `pthread_atfork` child handler empties; the child builds new
+//! ones on its next call and never drops (never joins) the parent's, whose threads do
+//! not exist there. rayon does not handle fork itself (rayon issue #708).
+
+pub mod config;
+mod omp;
+mod team;
+mod wait;
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Once;
+
+use rayon::prelude::*;
+
+use crate::error::Error;
+use team::Team;
+
+/// The largest team size a call may ask for. Far above any machine parfor targets,
+/// low enough that a garbage value from C is an error rather than a thread storm.
+pub const MAX_THREADS: usize = 1024;
+
+/// Team size set by `set_num_threads`; 0: from the environment.
+static SET_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Clone, Copy, Default)]
+struct Context {
+    /// Index of this thread in the team of the body it runs.
+    index: usize,
+    /// How many bodies this thread is inside (nested calls make it > 1).
+    depth: usize,
+}
+
+thread_local! {
+    static CONTEXT: Cell<Context> = const { Cell::new(Context { index: 0, depth: 0 }) };
+}
+
+/// Fails when `n` exceeds [`MAX_THREADS`].
+pub fn check_team_size(n: usize) -> Result<(), String> {
+    if n > MAX_THREADS {
+        Err(format!(
+            "{n} threads requested; the most is PARFOR_MAX_THREADS = {MAX_THREADS}"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Sets the default team size for later calls (0 restores the environment's).
+pub fn set_num_threads(n: usize) -> Result<(), String> {
+    check_team_size(n)?;
+    SET_THREADS.store(n, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The team size a call from this thread with no explicit size would use.
+pub fn num_threads() -> usize {
+    if must_run_inline() {
+        1
+    } else {
+        default_threads()
+    }
+}
+
+/// Inside a body: this thread's index in the team (0 for the caller). Outside: 0.
+pub fn thread_index() -> usize {
+    CONTEXT.with(|c| c.get().index)
+}
+
+fn default_threads() -> usize {
+    match SET_THREADS.load(Ordering::Relaxed) {
+        0 => config::config().default_threads,
+        n => n,
+    }
+}
+
+/// True when a call must not use more than the calling thread: nested in a body, or
+/// inside an active OpenMP region, unless PARFOR_NESTED=1.
+fn must_run_inline() -> bool {
+    !config::config().nested && (CONTEXT.with(|c| c.get().depth) > 0 || omp::in_parallel())
+}
+
+/// The team size a call will use: the request (0: the default), at most
+/// `max_useful`, and 1 when the call must run inline.
+pub(crate) fn team_size(requested: usize, max_useful: usize) -> usize {
+    let want = if requested > 0 {
+        requested
+    } else {
+        default_threads()
+    };
+    let k = want.min(max_useful).max(1);
+    if k > 1 && must_run_inline() {
+        1
+    } else {
+        k
+    }
+}
+
+/// Marks this thread as running part `index` of a body until dropped.
+struct Enter(Context);
+
+impl Enter {
+    fn new(index: usize) -> Self {
+        let old = CONTEXT.with(|c| c.get());
+        CONTEXT.with(|c| {
+            c.set(Context {
+                index,
+                depth: old.depth + 1,
+            })
+        });
+        Enter(old)
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        let old = self.0;
+        CONTEXT.with(|c| c.set(old));
+    }
+}
+
+/// Runs `f(tid, k)` for every tid in 0..k, where k = [`team_size`]`(requested,
+/// max_useful)`, and returns when all are done. Parts may run at the same time on
+/// different threads, or one after another: `f` must not wait for another part.
+/// A panic in any part is re-raised on the caller once every part has finished.
+pub(crate) fn fork_join(
+    requested: usize,
+    max_useful: usize,
+    f: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(), Error> {
+    let k = team_size(requested, max_useful);
+    if k == 1 {
+        let _in = Enter::new(0);
+        f(0, 1);
+        return Ok(());
+    }
+    let part = |tid: usize| {
+        let _in = Enter::new(tid);
+        f(tid, k);
+    };
+    match team()?.try_run(k, &part) {
+        Some(result) => result.map_err(Error::Runtime),
+        None => {
+            let pool = rayon_pool()?;
+            pool.install(|| (0..k).into_par_iter().with_max_len(1).for_each(part));
+            Ok(())
+        }
+    }
+}
+
+/// A slot holding a leaked, process-wide object that a forked child must replace.
+struct ForkSlot<T: 'static> {
+    ptr: AtomicPtr<T>,
+    initialising: AtomicBool,
+}
+
+impl<T> ForkSlot<T> {
+    const fn new() -> Self {
+        ForkSlot {
+            ptr: AtomicPtr::new(std::ptr::null_mut()),
+            initialising: AtomicBool::new(false),
+        }
+    }
+
+    /// The object, built by `make` on first use in this process.
+    fn get(&self, make: impl FnOnce() -> Result<&'static T, Error>) -> Result<&'static T, Error> {
+        let p = self.ptr.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: non-null pointers in the slot come from leaked `&'static T`.
+            return Ok(unsafe { &*p });
+        }
+        // A spin lock rather than a Mutex: a Mutex held by another thread at fork()
+        // would stay locked forever in the child; this flag the child handler resets.
+        while self
+            .initialising
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::thread::yield_now();
+        }
+        let result = match self.ptr.load(Ordering::Acquire) {
+            // SAFETY: as above.
+            p if !p.is_null() => Ok(unsafe { &*p }),
+            _ => make().inspect(|t| {
+                self.ptr
+                    .store(*t as *const T as *mut T, Ordering::Release)
+            }),
+        };
+        self.initialising.store(false, Ordering::Release);
+        result
+    }
+
+    /// In a forked child: forget (leak) the parent's object.
+    fn forget(&self) {
+        self.ptr.store(std::ptr::null_mut(), Ordering::Relaxed);
+        self.initialising.store(false, Ordering::Relaxed);
+    }
+}
+
+static TEAM: ForkSlot<Team> = ForkSlot::new();
+static POOL: ForkSlot<rayon::ThreadPool> = ForkSlot::new();
+
+fn team() -> Result<&'static Team, Error> {
+    TEAM.get(|| {
+        register_fork_handler();
+        Ok(Team::new_leaked(config::config().wait))
+    })
+}
+
+fn rayon_pool() -> Result<&'static rayon::ThreadPool, Error> {
+    POOL.get(|| {
+        register_fork_handler();
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(config::config().default_threads)
+            .thread_name(|i| format!("parfor-rayon-{i}"))
+            .build()
+            .map(|p| &*Box::leak(Box::new(p)))
+            .map_err(|e| Error::Runtime(format!("could not create the thread pool: {e}")))
+    })
+}
+
+fn register_fork_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registering a handler has no preconditions; `after_fork_in_child`
+        // only does atomic stores, which are async-signal-safe.
+        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    });
+}
+
+extern "C" fn after_fork_in_child() {
+    TEAM.forget();
+    POOL.forget();
+}
+
+#[cfg(test)]
+mod test;

@@ -1,0 +1,80 @@
+use super::*;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Mutex;
+
+#[test]
+fn every_part_runs_once_with_its_index() {
+    for k in [1, 2, 3, 4, 7] {
+        let seen = Mutex::new(Vec::new());
+        fork_join(k, usize::MAX, &|tid, team| {
+            assert_eq!(team, k);
+            assert_eq!(thread_index(), tid);
+            seen.lock().unwrap().push(tid);
+        })
+        .unwrap();
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort();
+        assert_eq!(seen, (0..k).collect::<Vec<_>>());
+        assert_eq!(thread_index(), 0);
+    }
+}
+
+#[test]
+fn nested_calls_run_inline() {
+    let inner_sizes = Mutex::new(Vec::new());
+    fork_join(3, usize::MAX, &|_, _| {
+        let count = AtomicUsize::new(0);
+        fork_join(4, usize::MAX, &|tid, team| {
+            assert_eq!((tid, team), (0, 1));
+            count.fetch_add(1, Ordering::Relaxed);
+        })
+        .unwrap();
+        inner_sizes.lock().unwrap().push(count.load(Ordering::Relaxed));
+        assert_eq!(num_threads(), 1);
+    })
+    .unwrap();
+    assert_eq!(inner_sizes.into_inner().unwrap(), vec![1, 1, 1]);
+}
+
+#[test]
+fn max_useful_caps_the_team() {
+    assert_eq!(team_size(8, 3), 3);
+    assert_eq!(team_size(8, 0), 1);
+    assert_eq!(team_size(2, 100), 2);
+}
+
+#[test]
+fn worker_panic_reaches_the_caller_and_team_survives() {
+    let r = std::panic::catch_unwind(|| {
+        fork_join(2, usize::MAX, &|tid, _| {
+            if tid == 1 {
+                panic!("boom in part 1");
+            }
+        })
+    });
+    assert!(r.is_err());
+    let count = AtomicUsize::new(0);
+    fork_join(2, usize::MAX, &|_, _| {
+        count.fetch_add(1, Ordering::Relaxed);
+    })
+    .unwrap();
+    assert_eq!(count.load(Ordering::Relaxed), 2);
+}
+
+#[test]
+fn concurrent_callers_all_complete() {
+    std::thread::scope(|s| {
+        for _ in 0..6 {
+            s.spawn(|| {
+                for _ in 0..200 {
+                    let count = AtomicUsize::new(0);
+                    fork_join(3, usize::MAX, &|_, _| {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    })
+                    .unwrap();
+                    assert_eq!(count.load(Ordering::Relaxed), 3);
+                }
+            });
+        }
+    });
+}
