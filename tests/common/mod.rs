@@ -1,0 +1,102 @@
+//! Shared helpers for integration tests that build and run C programs against the
+//! library the way a C user would: `cc ... -Iinclude -L<target> -lparfor`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The directory holding the libparfor.so / libparfor.a that this test run built
+/// (target/<profile>, the parent of the test binary's deps/ directory).
+pub fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf();
+    assert!(
+        dir.join("libparfor.so").exists() && dir.join("libparfor.a").exists(),
+        "libparfor.so and libparfor.a not found in {}",
+        dir.display()
+    );
+    dir
+}
+
+/// A scratch directory for this test's outputs.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// How a C program links the library.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// `-lparfor` against libparfor.so, with an rpath to find it at run time.
+    Shared,
+    /// libparfor.a, plus the system libraries Rust's std needs.
+    Static,
+}
+
+/// Compiles C `sources` into the executable `out` with `compiler` (for example "cc"
+/// or "clang") and `flags`, linking parfor as `link`. Panics with the compiler's
+/// output on failure.
+pub fn compile_c(compiler: &str, sources: &[PathBuf], out: &Path, flags: &[&str], link: Link) {
+    let lib = lib_dir();
+    let mut cmd = Command::new(compiler);
+    cmd.args(flags)
+        .arg(format!("-I{}", root().join("include").display()))
+        .args(sources)
+        .arg("-o")
+        .arg(out);
+    match link {
+        Link::Shared => {
+            cmd.arg(format!("-L{}", lib.display()))
+                .arg(format!("-Wl,-rpath,{}", lib.display()))
+                .arg("-lparfor");
+        }
+        Link::Static => {
+            cmd.arg(lib.join("libparfor.a"));
+        }
+    }
+    cmd.args(["-lpthread", "-ldl", "-lm"]);
+    let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
+    assert!(
+        output.status.success(),
+        "{compiler} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs a program with extra environment variables and returns its output; panics
+/// with its stdout and stderr when it does not exit 0.
+pub fn run_ok(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let output = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    assert!(
+        output.status.success(),
+        "{} exited with {:?}\nstdout:\n{}\nstderr:\n{}",
+        program.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// True when `tool --version` runs.
+pub fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
