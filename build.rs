@@ -1,7 +1,12 @@
-//! Generates include/parfor.h from the Rust sources with cbindgen (configured in
+//! Generates the C header from the Rust sources with cbindgen (configured in
 //! cbindgen.toml; the cbindgen version is pinned in Cargo.toml because point releases
-//! change the output). The committed header must equal the generated one: a test
-//! compares them, and the build rewrites the file only when its text changes.
+//! change the output) into `$OUT_DIR/parfor.h`.
+//!
+//! The committed `include/parfor.h` must equal the generated one, and a test
+//! (tests/header.rs) compares them. So that the test means something on a clean
+//! clone, the build does not silently overwrite the committed file: it writes it
+//! only when it is missing or when `PARFOR_UPDATE_HEADER=1` is set, which is how a
+//! developer refreshes it after changing the API.
 
 use std::path::PathBuf;
 
@@ -27,8 +32,10 @@ fn main() {
     bindings.write(&mut text);
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     std::fs::write(out_dir.join("parfor.h"), &text).expect("OUT_DIR is writable");
+    println!("cargo:rerun-if-env-changed=PARFOR_UPDATE_HEADER");
     let header = root.join("include").join("parfor.h");
-    if std::fs::read(&header).ok().as_deref() != Some(&text[..]) {
+    let update = std::env::var_os("PARFOR_UPDATE_HEADER").is_some_and(|v| v == "1");
+    if (update || !header.exists()) && std::fs::read(&header).ok().as_deref() != Some(&text[..]) {
         std::fs::create_dir_all(root.join("include")).expect("include/ is creatable");
         std::fs::write(&header, &text).expect("include/parfor.h is writable");
     }
