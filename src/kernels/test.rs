@@ -1,0 +1,62 @@
+use super::*;
+
+#[test]
+fn sum_matches_serial_for_integers() {
+    let x: Vec<i32> = (0..1000).map(|i| (i * 7919) % 1000 - 500).collect();
+    assert_eq!(sum(&x), x.iter().copied().fold(0i32, i32::wrapping_add));
+    let y: Vec<u8> = (0..1000u32).map(|i| (i * 31 % 256) as u8).collect();
+    assert_eq!(sum(&y), y.iter().fold(0u8, |a, &b| a.wrapping_add(b)));
+}
+
+#[test]
+fn lane_order_is_spelled_out() {
+    // 65 f32 values: lane j holds x[j] (+ x[64] in lane 0), then the pairwise lane tree.
+    let x: Vec<f32> = (0..65).map(|i| 1.0 + i as f32 * 1e-3).collect();
+    let mut lanes = [0.0f32; 64];
+    for (i, v) in x.iter().enumerate() {
+        lanes[i % 64] += v;
+    }
+    let mut w = 64;
+    while w > 1 {
+        w /= 2;
+        for j in 0..w {
+            lanes[j] += lanes[j + w];
+        }
+    }
+    assert_eq!(sum(&x).to_bits(), lanes[0].to_bits());
+}
+
+#[test]
+fn min_max_propagate_the_first_nan() {
+    let a = f64::from_bits(0x7ff8_0000_0000_0001);
+    let b = f64::from_bits(0x7ff8_0000_0000_0002);
+    let mut x = vec![1.0f64; 100];
+    x[40] = a;
+    x[70] = b;
+    assert_eq!(min(&x).to_bits(), a.to_bits());
+    assert_eq!(max(&x).to_bits(), a.to_bits());
+    assert_eq!(argmin(&x).1, 40);
+    assert_eq!(argmax(&x).1, 40);
+    assert_eq!(min_combine(1.0, a).to_bits(), a.to_bits());
+    assert_eq!(min_combine(a, b).to_bits(), a.to_bits());
+}
+
+#[test]
+fn arg_extremes_take_the_first_tie() {
+    let x = [3i16, 1, 5, 1, 5, 0, 0, 9, 9];
+    assert_eq!(argmin(&x), (0, 5));
+    assert_eq!(argmax(&x), (9, 7));
+    assert_eq!(argmin_combine((1, 3), (1, 0)), (1, 3));
+    assert_eq!(argmax_combine((2, 3), (5, 9)), (5, 9));
+}
+
+#[test]
+fn dot_and_bits() {
+    let a: Vec<u64> = (1..=100).collect();
+    assert_eq!(dot(&a, &a), (1..=100u64).map(|v| v * v).sum());
+    assert_eq!(bit_xor(&a), a.iter().fold(0, |x, y| x ^ y));
+    assert_eq!(bit_and(&[0xF0u8, 0xFF, 0xF3]), 0xF0);
+    assert_eq!(bit_or(&[0x01u8, 0x10]), 0x11);
+    assert!(all_nonzero(&[1.0f32, f32::NAN]));
+    assert!(!any_nonzero(&[0.0f32, -0.0]));
+}

@@ -128,7 +128,7 @@ pub fn block_len(len: usize, elem_size: usize) -> usize {
 
 /// Combines `parts` in a fixed pairwise tree, level by level: (0,1), (2,3), ...; an
 /// odd last element moves up unchanged. Earlier parts are always on the left.
-pub fn tree_combine<P: Copy>(parts: &mut [P], combine: impl Fn(P, P) -> P) -> Option<P> {
+pub fn tree_combine<P: Copy>(parts: &mut [P], mut combine: impl FnMut(P, P) -> P) -> Option<P> {
     let mut n = parts.len();
     while n > 1 {
         let half = n / 2;
