@@ -45,7 +45,9 @@ impl DType {
 
     /// Maps a C enum value to a dtype; `None` for a value outside the enum.
     pub fn from_raw(raw: i32) -> Option<DType> {
-        usize::try_from(raw).ok().and_then(|i| Self::ALL.get(i).copied())
+        usize::try_from(raw)
+            .ok()
+            .and_then(|i| Self::ALL.get(i).copied())
     }
 
     /// Size of one element in bytes (also its alignment on every supported target).

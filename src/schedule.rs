@@ -105,7 +105,12 @@ impl Chunker {
     /// Calls `f` with each range that thread `tid` of a team of `team` threads gets,
     /// in order, until the ranges run out or `f` returns false. Every thread of the
     /// team must use the same `team`.
-    pub(crate) fn for_each(&self, tid: usize, team: usize, mut f: impl FnMut(Range<usize>) -> bool) {
+    pub(crate) fn for_each(
+        &self,
+        tid: usize,
+        team: usize,
+        mut f: impl FnMut(Range<usize>) -> bool,
+    ) {
         let (n, team) = (self.n, team.max(1));
         match self.schedule {
             Schedule::Auto | Schedule::Static if self.chunk == 0 => {

@@ -336,12 +336,13 @@ pub extern "C" fn parfor_num_threads() -> usize {
 /// PARFOR_MAX_THREADS.
 #[no_mangle]
 pub extern "C" fn parfor_set_num_threads(n: usize) -> parfor_status {
-    guard("parfor_set_num_threads", || {
-        match crate::runtime::set_num_threads(n) {
+    guard(
+        "parfor_set_num_threads",
+        || match crate::runtime::set_num_threads(n) {
             Ok(()) => PARFOR_OK,
             Err(e) => fail(PARFOR_ERR_INVALID_ARGUMENT, e),
-        }
-    })
+        },
+    )
 }
 
 /// Inside a body, fold or combine: this thread's index in the team, 0..team-1 (the

@@ -44,7 +44,9 @@ impl parfor_status {
 
     /// Maps a C integer back to a status.
     pub fn from_raw(raw: RawStatus) -> Option<Self> {
-        usize::try_from(raw).ok().and_then(|i| Self::ALL.get(i).copied())
+        usize::try_from(raw)
+            .ok()
+            .and_then(|i| Self::ALL.get(i).copied())
     }
 
     /// The static description of this status, NUL-terminated.

@@ -21,7 +21,7 @@ pub type RawStatus = c_int;
 
 /// Element type of a buffer.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum parfor_dtype {
     /// float
     PARFOR_F32 = 0,
@@ -47,7 +47,7 @@ pub enum parfor_dtype {
 
 /// Reduction operator: OpenMP's reduction operators, plus an exact sum.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum parfor_op {
     /// Sum. Integers wrap (two's complement); floats are summed in a fixed tree, so the
     /// result is bitwise identical for every team size and schedule. Empty: 0.
@@ -76,7 +76,7 @@ pub enum parfor_op {
 /// How the iterations of a loop (or the blocks of a reduction) are shared out, as
 /// OpenMP's schedule clause.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum parfor_schedule {
     /// The runtime chooses: currently STATIC.
     PARFOR_SCHEDULE_AUTO = 0,

@@ -70,7 +70,9 @@ impl ReduceOp {
 
     /// Maps a C enum value to an operator.
     pub fn from_raw(raw: i32) -> Option<ReduceOp> {
-        usize::try_from(raw).ok().and_then(|i| Self::ALL.get(i).copied())
+        usize::try_from(raw)
+            .ok()
+            .and_then(|i| Self::ALL.get(i).copied())
     }
 
     /// The C spelling, for messages.
@@ -229,7 +231,9 @@ fn blockwise<T: Element, P: Copy + Send + Sync>(
     let block = block_len(data.len(), std::mem::size_of::<T>());
     let parallel = std::mem::size_of_val(data) >= PARALLEL_MIN_BYTES;
     let fill = kernel(&data[..1]);
-    let mut parts = block_partials(data.len(), block, opts, parallel, fill, |r| kernel(&data[r]));
+    let mut parts = block_partials(data.len(), block, opts, parallel, fill, |r| {
+        kernel(&data[r])
+    });
     tree_combine(&mut parts, combine).expect("non-empty input has a block")
 }
 
@@ -255,9 +259,7 @@ pub fn reduce<T: Element>(data: &[T], op: ReduceOp, opts: &Options) -> Result<T,
     }
     if data.is_empty() {
         return match op {
-            ReduceOp::Sum | ReduceOp::BitOr | ReduceOp::BitXor | ReduceOp::LogicalOr => {
-                Ok(T::ZERO)
-            }
+            ReduceOp::Sum | ReduceOp::BitOr | ReduceOp::BitXor | ReduceOp::LogicalOr => Ok(T::ZERO),
             ReduceOp::SumExact => Ok(T::ZERO),
             ReduceOp::Prod | ReduceOp::LogicalAnd => Ok(T::ONE),
             ReduceOp::BitAnd => Ok(T::ALL_ONES),

@@ -13,7 +13,10 @@ fn block_len_depends_only_on_len_and_size() {
 
 #[test]
 fn tree_is_level_by_level() {
-    let mut parts: Vec<String> = ["a", "b", "c", "d", "e"].iter().map(|s| s.to_string()).collect();
+    let mut parts: Vec<String> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let mut idx: Vec<usize> = (0..parts.len()).collect();
     let r = tree_combine(&mut idx, |a, b| {
         parts.push(format!("({}{})", parts[a], parts[b]));
@@ -43,7 +46,9 @@ fn reduce_with_is_independent_of_team_size() {
         )
         .unwrap()
     };
-    let expect: String = (0..300).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let expect: String = (0..300)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     for t in [1, 2, 3, 4, 7] {
         assert_eq!(run(t), expect);
     }

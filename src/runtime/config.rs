@@ -35,7 +35,11 @@ pub struct Config {
 /// The configuration, read from the environment on first use.
 pub fn config() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
-    CONFIG.get_or_init(|| from_env(&|k| std::env::var(k).ok(), &mut |m| eprintln!("parfor: {m}")))
+    CONFIG.get_or_init(|| {
+        from_env(&|k| std::env::var(k).ok(), &mut |m| {
+            eprintln!("parfor: {m}")
+        })
+    })
 }
 
 /// Builds the configuration from an environment lookup; `warn` receives the message
@@ -158,9 +162,12 @@ mod test {
             WaitPolicy::Passive
         );
         assert_eq!(
-            run(&[("PARFOR_WAIT_POLICY", "active"), ("OMP_WAIT_POLICY", "passive")])
-                .0
-                .wait,
+            run(&[
+                ("PARFOR_WAIT_POLICY", "active"),
+                ("OMP_WAIT_POLICY", "passive")
+            ])
+            .0
+            .wait,
             WaitPolicy::Active
         );
         assert_eq!(

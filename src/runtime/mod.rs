@@ -196,10 +196,7 @@ impl<T> ForkSlot<T> {
         let result = match self.ptr.load(Ordering::Acquire) {
             // SAFETY: as above.
             p if !p.is_null() => Ok(unsafe { &*p }),
-            _ => make().inspect(|t| {
-                self.ptr
-                    .store(*t as *const T as *mut T, Ordering::Release)
-            }),
+            _ => make().inspect(|t| self.ptr.store(*t as *const T as *mut T, Ordering::Release)),
         };
         self.initialising.store(false, Ordering::Release);
         result

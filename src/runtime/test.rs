@@ -29,7 +29,10 @@ fn nested_calls_run_inline() {
             count.fetch_add(1, Ordering::Relaxed);
         })
         .unwrap();
-        inner_sizes.lock().unwrap().push(count.load(Ordering::Relaxed));
+        inner_sizes
+            .lock()
+            .unwrap()
+            .push(count.load(Ordering::Relaxed));
         assert_eq!(num_threads(), 1);
     })
     .unwrap();
