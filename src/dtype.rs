@@ -87,22 +87,6 @@ impl DType {
     }
 }
 
-#[cfg(test)]
-mod test {
-    use super::DType;
-
-    #[test]
-    fn raw_round_trip() {
-        for (i, d) in DType::ALL.iter().enumerate() {
-            assert_eq!(DType::from_raw(i as i32), Some(*d));
-            assert_eq!(*d as usize, i);
-        }
-        assert_eq!(DType::from_raw(-1), None);
-        assert_eq!(DType::from_raw(10), None);
-        assert_eq!(DType::from_raw(i32::MAX), None);
-    }
-}
-
 /// Runs `$body` with `$T` bound to the Rust type of the runtime dtype `$dt`.
 macro_rules! with_dtype {
     ($dt:expr, $T:ident => $body:expr) => {
@@ -151,3 +135,19 @@ macro_rules! with_dtype {
     };
 }
 pub(crate) use with_dtype;
+
+#[cfg(test)]
+mod test {
+    use super::DType;
+
+    #[test]
+    fn raw_round_trip() {
+        for (i, d) in DType::ALL.iter().enumerate() {
+            assert_eq!(DType::from_raw(i as i32), Some(*d));
+            assert_eq!(*d as usize, i);
+        }
+        assert_eq!(DType::from_raw(-1), None);
+        assert_eq!(DType::from_raw(10), None);
+        assert_eq!(DType::from_raw(i32::MAX), None);
+    }
+}

@@ -277,7 +277,7 @@ fn position_of<T: Element>(x: &[T], m: T) -> usize {
 /// NaN first; among equal values the earlier.
 #[inline]
 pub fn min_combine<T: Element>(a: T, b: T) -> T {
-    if a.is_nan() || (!b.is_nan() && !(b < a)) {
+    if a.is_nan() || (!b.is_nan() && b >= a) {
         a
     } else {
         b
@@ -287,7 +287,7 @@ pub fn min_combine<T: Element>(a: T, b: T) -> T {
 /// Combines two partial maxima, as [`min_combine`].
 #[inline]
 pub fn max_combine<T: Element>(a: T, b: T) -> T {
-    if a.is_nan() || (!b.is_nan() && !(b > a)) {
+    if a.is_nan() || (!b.is_nan() && b <= a) {
         a
     } else {
         b
@@ -297,7 +297,7 @@ pub fn max_combine<T: Element>(a: T, b: T) -> T {
 /// Combines (value, index) partials of argmin, `a` from the earlier range.
 #[inline]
 pub fn argmin_combine<T: Element>(a: (T, usize), b: (T, usize)) -> (T, usize) {
-    if a.0.is_nan() || (!b.0.is_nan() && !(b.0 < a.0)) {
+    if a.0.is_nan() || (!b.0.is_nan() && b.0 >= a.0) {
         a
     } else {
         b
@@ -307,7 +307,7 @@ pub fn argmin_combine<T: Element>(a: (T, usize), b: (T, usize)) -> (T, usize) {
 /// Combines (value, index) partials of argmax, `a` from the earlier range.
 #[inline]
 pub fn argmax_combine<T: Element>(a: (T, usize), b: (T, usize)) -> (T, usize) {
-    if a.0.is_nan() || (!b.0.is_nan() && !(b.0 > a.0)) {
+    if a.0.is_nan() || (!b.0.is_nan() && b.0 <= a.0) {
         a
     } else {
         b

@@ -306,11 +306,14 @@ pub fn dot<T: Element>(a: &[T], b: &[T], opts: &Options) -> Result<T, Error> {
     Ok(tree_combine(&mut parts, T::add).expect("non-empty input has a block"))
 }
 
+/// A block's extreme value and its index.
+type Extreme<T> = (T, usize);
+
 fn arg_extreme<T: Element>(
     data: &[T],
     opts: &Options,
-    kernel: fn(&[T]) -> (T, usize),
-    combine: fn((T, usize), (T, usize)) -> (T, usize),
+    kernel: fn(&[T]) -> Extreme<T>,
+    combine: fn(Extreme<T>, Extreme<T>) -> Extreme<T>,
 ) -> Result<usize, Error> {
     if data.is_empty() {
         return Err(Error::Empty);

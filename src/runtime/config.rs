@@ -16,10 +16,12 @@ pub enum WaitPolicy {
 }
 
 /// Default spin before parking. libgomp spins about 300,000 iterations of its pause
-/// loop (GOMP_SPINCOUNT, a few milliseconds) and LLVM libomp 200 ms (KMP_BLOCKTIME);
-/// 2 ms keeps back-to-back calls and calls after a short pause on the fast path while
-/// costing an idle program at most 2 ms of CPU per worker after its last call.
-pub const DEFAULT_SPIN: Duration = Duration::from_millis(2);
+/// loop (GOMP_SPINCOUNT, a few milliseconds) and LLVM libomp 200 ms (KMP_BLOCKTIME).
+/// Waking a parked worker through the futex took 35-75 us on the 2-core target VM, so
+/// a call after a pause of a few milliseconds (the "after 2 ms idle" row of the
+/// comparison) must still find the workers spinning: 5 ms does, while costing an idle
+/// program at most 5 ms of CPU per worker after its last call.
+pub const DEFAULT_SPIN: Duration = Duration::from_millis(5);
 
 /// The configuration in force for this process.
 #[derive(Clone, Copy, Debug)]

@@ -5,29 +5,29 @@
 //! job into the pool's queue and block the caller on a latch; measured on the 2-core
 //! target machine this costs 14-19 us per call (52-60 us after an idle pause), against
 //! 0.6 us for libgomp. OpenMP instead lets the calling thread do its share as thread 0
-//! and signals each worker through its own cache line, and that is what this team
-//! does: the caller publishes the job, flips each participating worker's signal word,
-//! runs part 0 itself, and waits for a count of finished workers. Idle workers spin
-//! for the wait policy's time, then park on a futex (see `wait.rs`).
+//! and signals each worker through memory it alone reads, and that is what this team
+//! does. Per call, on the critical path, only two cache lines per worker move between
+//! cores: the worker's mailbox (job pointer and signal word, written by the leader)
+//! and its `done` word (written by the worker). Idle workers spin for the wait
+//! policy's time, then park on a futex (see `wait.rs`); so does the leader while it
+//! waits for the workers.
 //!
 //! The team is used by one leader at a time (`busy`); a caller that finds it busy
 //! falls back to the rayon pool (see `mod.rs`), so calls from many application
 //! threads at once never wait for each other.
 //!
-//! ## Safety of the shared job slot
-//! `job` is written only by the leader, which holds `busy`, and only while no worker
-//! runs a job: the leader writes it, sets `pending`, and then publishes it through
-//! each worker's signal word (SeqCst store, so a release). A worker reads it only
-//! after observing a new signal (acquire), and stops using it before it decrements
-//! `pending` (SeqCst RMW, a release); the leader does not return, nor touch the slot,
-//! until it has observed `pending == 0` (acquire). So every access to the slot and to
-//! what the job borrows is ordered by happens-before, and the job's borrowed data
-//! outlives every use of it.
+//! ## Safety of the mailboxes
+//! A worker's `job` cell is written only by the leader holding `busy`, and only while
+//! that worker is idle: before the write the leader has seen the worker's `done`
+//! equal to the previous epoch (acquire), which the worker stores (release) after its
+//! last use of the previous job. The leader then publishes the new job by storing the
+//! signal word (SeqCst, a release); the worker reads the cell only after observing the
+//! new signal (acquire). The leader does not return, so the job's borrows stay alive,
+//! until it has seen every participant's `done` equal to the new epoch.
 
-use std::any::Any;
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use crossbeam_utils::CachePadded;
@@ -38,28 +38,35 @@ use super::wait::WaitWord;
 /// A job as the team sees it: run part `tid`.
 pub(crate) type Job<'a> = dyn Fn(usize) + Sync + 'a;
 
-/// A lifetime-erased pointer to the current job (see the module docs for why the
-/// pointee outlives every use).
+/// A lifetime-erased pointer to a job (see the module docs for why the pointee
+/// outlives every use).
 #[derive(Clone, Copy)]
 struct JobPtr(*const Job<'static>);
 
-/// One worker's signal word, on its own cache line so that signalling worker i does
-/// not disturb the others.
+/// What the leader writes for one worker: on one cache line, so that the worker
+/// finds the job where it found the signal.
+struct Mailbox {
+    signal: WaitWord,
+    job: UnsafeCell<JobPtr>,
+}
+
+/// One worker: its mailbox, and the epoch of the last job it finished, on its own
+/// line because the worker writes it while the leader reads it.
 struct Worker {
-    signal: CachePadded<WaitWord>,
+    mailbox: CachePadded<Mailbox>,
+    done: CachePadded<AtomicU32>,
 }
 
 /// The team of worker threads 1..n; the leader is thread 0.
 pub(crate) struct Team {
     busy: CachePadded<AtomicBool>,
-    /// Workers still running the current job; the leader waits for 0.
-    pending: CachePadded<WaitWord>,
-    /// The current job. See the module docs.
-    job: UnsafeCell<JobPtr>,
-    /// Leader-only state: the workers spawned so far and the signal epoch.
+    /// Where the leader parks while workers finish; workers nudge it.
+    leader_wait: CachePadded<WaitWord>,
+    /// Leader-only state: the workers spawned so far and the epoch.
     leader: UnsafeCell<LeaderState>,
-    /// First panic caught on a worker during the current job.
-    panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// Set when a worker caught a panic in the current job; the payload is in `panic`.
+    panicked: AtomicBool,
+    panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
     policy: WaitPolicy,
 }
 
@@ -68,10 +75,12 @@ struct LeaderState {
     epoch: u32,
 }
 
-// SAFETY: the UnsafeCell fields are accessed under the protocol in the module docs:
-// `leader` only by the thread holding `busy`; `job` written by that thread while no
-// worker runs and read by workers between a signal and their `pending` decrement.
+// SAFETY: the UnsafeCell fields follow the protocol in the module docs: `leader` is
+// touched only by the thread holding `busy`; each mailbox `job` is written by that
+// thread while its worker is idle and read by the worker after a new signal.
 unsafe impl Sync for Team {}
+// SAFETY: as above for the mailbox cell inside each worker.
+unsafe impl Sync for Worker {}
 
 /// Releases `busy` when the leader is done, even on unwinding.
 struct BusyGuard<'a>(&'a AtomicBool);
@@ -84,16 +93,16 @@ impl Drop for BusyGuard<'_> {
 
 impl Team {
     /// A team with no workers yet, leaked: worker threads borrow it for the life of
-    /// the process (and in a forked child it must never be dropped; see `fork`).
+    /// the process (and in a forked child it must never be dropped; see `mod.rs`).
     pub(crate) fn new_leaked(policy: WaitPolicy) -> &'static Team {
         Box::leak(Box::new(Team {
             busy: CachePadded::new(AtomicBool::new(false)),
-            pending: CachePadded::new(WaitWord::default()),
-            job: UnsafeCell::new(JobPtr(std::ptr::null::<fn(usize)>() as *const Job<'static>)),
+            leader_wait: CachePadded::new(WaitWord::default()),
             leader: UnsafeCell::new(LeaderState {
                 workers: Vec::new(),
                 epoch: 0,
             }),
+            panicked: AtomicBool::new(false),
             panic: Mutex::new(None),
             policy,
         }))
@@ -120,22 +129,29 @@ impl Team {
         // SAFETY: only the lifetime is erased (same fat-pointer layout); this function
         // does not return before every worker is done with the job (module docs).
         let erased: *const Job<'static> = unsafe { std::mem::transmute(erased) };
-        // SAFETY: no worker runs a job now (the previous leader saw pending == 0), and
-        // we hold `busy`; see the module docs.
-        unsafe { *self.job.get() = JobPtr(erased) };
-        self.pending.store_quiet((k - 1) as u32);
         leader.epoch = leader.epoch.wrapping_add(1);
-        for w in &leader.workers[..k - 1] {
-            w.signal.store_and_wake(leader.epoch);
+        let epoch = leader.epoch;
+        let team = &leader.workers[..k - 1];
+        for w in team {
+            // SAFETY: the worker is idle: the previous leader saw its `done` reach the
+            // previous epoch (or it never ran a job); see the module docs.
+            unsafe { *w.mailbox.job.get() = JobPtr(erased) };
+            w.mailbox.signal.store_and_wake(epoch);
         }
         let mine = catch_unwind(AssertUnwindSafe(|| job(0)));
-        self.pending.wait_until(self.policy, |v| v == 0);
+        let all_done = || team.iter().all(|w| w.done.load(Ordering::SeqCst) == epoch);
+        if !all_done() {
+            self.leader_wait.wait_until(self.policy, |_| all_done());
+        }
         if let Err(p) = mine {
             resume_unwind(p);
         }
-        let theirs = self.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(p) = theirs {
-            resume_unwind(p);
+        if self.panicked.load(Ordering::Acquire) {
+            self.panicked.store(false, Ordering::Relaxed);
+            let theirs = self.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(p) = theirs {
+                resume_unwind(p);
+            }
         }
         Some(Ok(()))
     }
@@ -145,31 +161,44 @@ impl Team {
         while leader.workers.len() < n {
             let index = leader.workers.len() + 1;
             let worker: &'static Worker = Box::leak(Box::new(Worker {
-                signal: CachePadded::new(WaitWord::default()),
+                mailbox: CachePadded::new(Mailbox {
+                    signal: WaitWord::default(),
+                    job: UnsafeCell::new(JobPtr(
+                        std::ptr::null::<fn(usize)>() as *const Job<'static>
+                    )),
+                }),
+                // A new worker has "finished" every epoch up to now.
+                done: CachePadded::new(AtomicU32::new(leader.epoch)),
             }));
+            worker.mailbox.signal.store_and_wake(leader.epoch);
+            // The starting epoch is passed in, not read by the new thread: by the time
+            // it runs, the leader may already have signalled the next one.
+            let start = leader.epoch;
             std::thread::Builder::new()
                 .name(format!("parfor-{index}"))
-                .spawn(move || self.worker_main(worker, index))
+                .spawn(move || self.worker_main(worker, index, start))
                 .map_err(|e| format!("could not start worker thread {index}: {e}"))?;
             leader.workers.push(worker);
         }
         Ok(())
     }
 
-    fn worker_main(&'static self, me: &'static Worker, index: usize) {
-        let mut seen = 0;
+    fn worker_main(&'static self, me: &'static Worker, index: usize, start: u32) {
+        let mut seen = start;
         loop {
-            seen = me.signal.wait_until(self.policy, |v| v != seen);
+            seen = me.mailbox.signal.wait_until(self.policy, |v| v != seen);
             // SAFETY: a new signal was observed (acquire), so the leader's write of the
-            // slot is visible and stays unchanged until we decrement `pending`.
-            let JobPtr(job) = unsafe { *self.job.get() };
-            // SAFETY: the leader keeps the job alive until `pending` reaches 0.
+            // mailbox is visible and stays unchanged until we store `done`.
+            let JobPtr(job) = unsafe { *me.mailbox.job.get() };
+            // SAFETY: the leader keeps the job alive until it sees our `done`.
             let job = unsafe { &*job };
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| job(index))) {
                 let mut slot = self.panic.lock().unwrap_or_else(|e| e.into_inner());
                 slot.get_or_insert(p);
+                self.panicked.store(true, Ordering::Release);
             }
-            self.pending.decrement_and_wake_at_zero();
+            me.done.store(seen, Ordering::SeqCst);
+            self.leader_wait.nudge();
         }
     }
 }

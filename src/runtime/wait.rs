@@ -46,21 +46,18 @@ impl WaitWord {
         }
     }
 
-    /// Subtracts one and wakes the waiters if the count reached zero. Returns the new value.
-    pub(crate) fn decrement_and_wake_at_zero(&self) -> u32 {
-        let now = self.word.fetch_sub(1, Ordering::SeqCst) - 1;
-        if now == 0 && self.sleeping.load(Ordering::SeqCst) {
+    /// Changes the word and wakes its waiters if any is parked: for waiters whose
+    /// condition lies elsewhere (stored with SeqCst before this call and loaded with
+    /// SeqCst in their `done`), so that the Dekker argument above still holds.
+    pub(crate) fn nudge(&self) {
+        if self.sleeping.load(Ordering::SeqCst) {
+            self.word.fetch_add(1, Ordering::SeqCst);
             atomic_wait::wake_all(&self.word);
         }
-        now
     }
 
-    /// Stores without waking: for setting up a count nobody waits on yet.
-    pub(crate) fn store_quiet(&self, value: u32) {
-        self.word.store(value, Ordering::Relaxed);
-    }
-
-    /// Waits until `done(value)` holds and returns that value.
+    /// Waits until `done(value)` holds and returns that value. `done` may also look
+    /// at other state, provided its writers call [`WaitWord::nudge`] afterwards.
     pub(crate) fn wait_until(&self, policy: WaitPolicy, done: impl Fn(u32) -> bool) -> u32 {
         let v = self.load();
         if done(v) {
