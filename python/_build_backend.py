@@ -1,0 +1,119 @@
+"""PEP 517 build backend for the parfor wheel: maturin, plus one preparatory step.
+
+maturin's cffi bindings mode ships the crate's cdylib in the wheel (as
+``parfor/_native/_native.so``, where ``parfor._ffi`` finds it) together with cffi
+declarations made from a C header. It takes that header from
+``<cargo target dir>/header.h`` when the file exists, and otherwise runs its own
+bundled cbindgen over ``src/``. That fallback is not usable here: maturin 1.7.4
+bundles cbindgen 0.26, whose parser (syn 1) panics on Rust's C-string literals
+(``c"..."``, used in src/runtime/omp.rs), and a cbindgen other than the crate's
+pinned one would in any case describe the API differently from the committed
+``include/parfor.h``. So before handing over to maturin, this backend writes
+``header.h`` from the committed header, reduced to what cffi's ``cdef`` accepts:
+no ``#include``, no include guard, no ``#ifdef __cplusplus`` blocks.
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import maturin
+from maturin import (  # noqa: F401 - re-exported PEP 517 hooks
+    build_sdist,
+    get_requires_for_build_editable,
+    get_requires_for_build_sdist,
+    get_requires_for_build_wheel,
+    prepare_metadata_for_build_editable,
+    prepare_metadata_for_build_wheel,
+)
+
+HERE = Path(__file__).resolve().parent
+MANIFEST = HERE.parent / "Cargo.toml"
+HEADER = HERE.parent / "include" / "parfor.h"
+
+
+def cdef_from_header(text, defined=()):
+    """The declarations of a C header in the form cffi's ``cdef`` accepts.
+
+    Evaluates ``#ifdef``/``#ifndef``/``#else``/``#endif`` with ``__cplusplus``
+    undefined (plus the names in ``defined`` and those the header defines), drops
+    ``#include`` lines and valueless ``#define``s (the include guard), and keeps
+    ``#define NAME <integer>`` lines, which cffi turns into constants. Any other
+    directive raises ValueError, so that a header cffi would misread fails loudly.
+    """
+    names = set(defined)
+    active = [True]
+    out = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped.startswith("#"):
+            if all(active):
+                out.append(line)
+            continue
+        words = stripped[1:].split()
+        directive = words[0] if words else ""
+        if directive in ("ifdef", "ifndef"):
+            is_defined = words[1] in names
+            active.append(is_defined if directive == "ifdef" else not is_defined)
+        elif directive == "else":
+            active[-1] = not active[-1]
+        elif directive == "endif":
+            active.pop()
+        elif not all(active) or directive == "include":
+            continue
+        elif directive == "define" and len(words) == 2:
+            names.add(words[1])
+        elif directive == "define" and len(words) == 3 and _is_integer(words[2]):
+            names.add(words[1])
+            out.append(stripped)
+        else:
+            raise ValueError(f"cannot turn this header line into a cffi cdef: {line!r}")
+    if len(active) != 1:
+        raise ValueError("unbalanced #ifdef/#endif in the header")
+    return "\n".join(out) + "\n"
+
+
+def _is_integer(token):
+    try:
+        int(token, 0)
+    except ValueError:
+        return False
+    return True
+
+
+def _cargo_target_dir():
+    """The target directory cargo (and so maturin) builds into."""
+    metadata = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps", "--manifest-path", str(MANIFEST)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return Path(json.loads(metadata)["target_directory"])
+
+
+def write_cffi_header():
+    """Writes ``<target dir>/header.h`` for maturin's cffi mode, if it changed."""
+    text = cdef_from_header(HEADER.read_text(encoding="utf-8"))
+    target = _cargo_target_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / "header.h"
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return path
+    # Written under a private name and renamed, so that a concurrent build never
+    # reads half a header.
+    tmp = target / f".header.h.{os.getpid()}"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    write_cffi_header()
+    return maturin.build_wheel(wheel_directory, config_settings, metadata_directory)
+
+
+def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
+    write_cffi_header()
+    return maturin.build_editable(wheel_directory, config_settings, metadata_directory)

@@ -1,0 +1,174 @@
+"""Buffers in, pointers out: turns any object with the buffer protocol (numpy arrays,
+``array.array``, ``memoryview``, ``bytes``, ``bytearray``, ...) into the address,
+element count and ``parfor_dtype`` the C functions take, without copying.
+
+The element type comes from the buffer's struct format character (with its native
+size, so ``'l'`` is int64 on LP64 Linux and int32 on Windows). Anything parfor cannot
+read in place (non-contiguous, foreign byte order, an element type it does not
+reduce) is refused with TypeError or ValueError: a silent copy of a large array would
+hide exactly the cost a user calls parfor to avoid.
+"""
+
+import ctypes
+import struct
+import sys
+
+from ._ffi import DType
+
+# Struct format characters by kind; the size comes from struct.calcsize, so that the
+# platform's C type sizes decide (the buffer protocol uses native sizes).
+_SIGNED = "bhilqn"
+_UNSIGNED = "BHILQN"
+_FLOAT = "fd"
+
+_DTYPE_OF_KIND_SIZE = {
+    ("f", 4): DType.F32,
+    ("f", 8): DType.F64,
+    ("i", 1): DType.I8,
+    ("i", 2): DType.I16,
+    ("i", 4): DType.I32,
+    ("i", 8): DType.I64,
+    ("u", 1): DType.U8,
+    ("u", 2): DType.U16,
+    ("u", 4): DType.U32,
+    ("u", 8): DType.U64,
+}
+
+# Byte-order prefixes that mean the machine's own order.
+_NATIVE_ORDER = {"", "@", "="} | ({"<"} if sys.byteorder == "little" else {">", "!"})
+
+# Known formats, filled on first use: the common case costs one dict lookup.
+_format_cache = {}
+
+_SUPPORTED = "float32, float64, int8..int64, uint8..uint64"
+
+
+def dtype_of_format(fmt, what):
+    """The parfor dtype of a buffer format string, or TypeError naming ``what``."""
+    dtype = _format_cache.get(fmt)
+    if dtype is not None:
+        return dtype
+    prefix, code = fmt[:-1], fmt[-1:]
+    if prefix not in {"", "@", "=", "<", ">", "!"} or not code:
+        raise TypeError(
+            f"{what}: unsupported buffer format {fmt!r}: parfor reduces flat arrays of "
+            f"{_SUPPORTED}"
+        )
+    if code in _SIGNED:
+        kind = "i"
+    elif code in _UNSIGNED:
+        kind = "u"
+    elif code in _FLOAT:
+        kind = "f"
+    else:
+        hint = " (bool: view it as uint8)" if code == "?" else ""
+        raise TypeError(
+            f"{what}: unsupported element format {fmt!r}{hint}; parfor reduces "
+            f"{_SUPPORTED}"
+        )
+    if prefix not in _NATIVE_ORDER:
+        raise TypeError(
+            f"{what}: buffer format {fmt!r} is not in this machine's byte order "
+            f"({sys.byteorder}); parfor does not copy: convert it first, e.g. "
+            f"x.astype(x.dtype.newbyteorder('='))"
+        )
+    dtype = _DTYPE_OF_KIND_SIZE.get((kind, struct.calcsize(fmt)))
+    if dtype is None:
+        raise TypeError(f"{what}: unsupported element size for format {fmt!r}")
+    _format_cache[fmt] = dtype
+    return dtype
+
+
+class _PyBuffer(ctypes.Structure):
+    """CPython's ``Py_buffer`` (stable layout since 3.3)."""
+
+    _fields_ = [
+        ("buf", ctypes.c_void_p),
+        ("obj", ctypes.c_void_p),
+        ("len", ctypes.c_ssize_t),
+        ("itemsize", ctypes.c_ssize_t),
+        ("readonly", ctypes.c_int),
+        ("ndim", ctypes.c_int),
+        ("format", ctypes.c_char_p),
+        ("shape", ctypes.c_void_p),
+        ("strides", ctypes.c_void_p),
+        ("suboffsets", ctypes.c_void_p),
+        ("internal", ctypes.c_void_p),
+    ]
+
+
+# ctypes.pythonapi holds the GIL, as these two must.
+_get_buffer = ctypes.pythonapi.PyObject_GetBuffer
+_get_buffer.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
+_get_buffer.restype = ctypes.c_int
+_release_buffer = ctypes.pythonapi.PyBuffer_Release
+_release_buffer.argtypes = [ctypes.POINTER(_PyBuffer)]
+_release_buffer.restype = None
+_PyBUF_SIMPLE = 0
+
+# An empty buffer may have a NULL or unaligned data pointer (an empty array.array has
+# no allocation), which the C library would report as NULL_ARGUMENT or MISALIGNED.
+# Empty input instead gets this aligned, never-read address, so that it follows the C
+# semantics of len == 0 (0 for SUM, PARFOR_ERR_EMPTY for MIN).
+_EMPTY_STORAGE = (ctypes.c_uint64 * 2)()
+_EMPTY_ADDRESS = (ctypes.addressof(_EMPTY_STORAGE) + 7) & ~7
+
+
+class View:
+    """A buffer pinned for one C call: ``address``, ``length`` (in elements) and
+    ``dtype``. Call :meth:`release` when the call is over (the exporter may not
+    resize or free the memory until then)."""
+
+    __slots__ = ("address", "length", "dtype", "_memoryview", "_pin")
+
+    def release(self):
+        pin = self._pin
+        self._pin = None
+        if isinstance(pin, _PyBuffer):
+            _release_buffer(ctypes.byref(pin))
+        # A ctypes from_buffer object unpins when it is dropped, just above.
+        self._memoryview = None
+
+
+def acquire(obj, what):
+    """Pins ``obj``'s buffer and returns a :class:`View`; ``what`` names the argument
+    in error messages (e.g. ``"parfor.sum() argument x"``)."""
+    try:
+        mv = memoryview(obj)
+    except (TypeError, ValueError, BufferError) as e:
+        if isinstance(e, TypeError):
+            raise TypeError(
+                f"{what} must support the buffer protocol (numpy array, array.array, "
+                f"memoryview, bytes, bytearray), not {type(obj).__name__}"
+            ) from None
+        # numpy refuses to export e.g. object or datetime arrays as buffers.
+        raise TypeError(f"{what}: cannot be read as a buffer: {e}") from None
+    dtype = dtype_of_format(mv.format, what)
+    if not mv.c_contiguous:
+        raise ValueError(
+            f"{what} is not C-contiguous (shape {mv.shape}, strides {mv.strides}); parfor "
+            f"reads buffers in place and never copies them: pass a contiguous array "
+            f"(e.g. numpy.ascontiguousarray(x)) if a copy is what you want"
+        )
+    view = View()
+    view.dtype = dtype
+    view._memoryview = mv
+    view.length = mv.nbytes // mv.itemsize
+    if view.length == 0:
+        view.address = _EMPTY_ADDRESS
+        view._pin = None
+    elif not mv.readonly:
+        # Writable: ctypes pins the buffer for as long as this object lives.
+        pin = ctypes.c_char.from_buffer(mv)
+        view.address = ctypes.addressof(pin)
+        view._pin = pin
+    else:
+        # Read-only (bytes, a read-only numpy array): ctypes' from_buffer refuses
+        # these, so take the buffer through the C API, which gives its address
+        # without copying; View.release gives it back.
+        pin = _PyBuffer()
+        if _get_buffer(mv, ctypes.byref(pin), _PyBUF_SIMPLE) != 0:
+            raise BufferError(f"{what}: the buffer could not be pinned")
+        view.address = pin.buf
+        view._pin = pin
+    return view
