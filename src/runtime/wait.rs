@@ -21,8 +21,9 @@ use super::config::WaitPolicy;
 /// Iterations between clock reads while spinning: reading the clock costs about
 /// 20 ns, a pause about 10-40 ns, so this keeps the clock under 5 % of the spin.
 const SPINS_PER_CLOCK_READ: u32 = 64;
-/// Under the active policy, yield the CPU after this many spins so that a thread
-/// sharing this core (an OpenMP worker, say) can run.
+/// Yield the CPU after this many spins (about 0.1-0.2 ms) so that a thread sharing
+/// this core (an OpenMP worker, or another part of a team larger than the machine)
+/// can run; the cost is one system call per period.
 const SPINS_PER_YIELD: u32 = 4096;
 
 /// A word that threads wait on, with the flag that says whether anyone is parked.
@@ -95,16 +96,12 @@ impl WaitWord {
             }
             std::hint::spin_loop();
             spins = spins.wrapping_add(1);
-            match limit {
-                Some(limit) => {
-                    if spins % SPINS_PER_CLOCK_READ == 0 && start.elapsed() >= limit {
-                        return None;
-                    }
-                }
-                None => {
-                    if spins % SPINS_PER_YIELD == 0 {
-                        std::thread::yield_now();
-                    }
+            if spins % SPINS_PER_YIELD == 0 {
+                std::thread::yield_now();
+            }
+            if let Some(limit) = limit {
+                if spins % SPINS_PER_CLOCK_READ == 0 && start.elapsed() >= limit {
+                    return None;
                 }
             }
         }
