@@ -7,6 +7,11 @@
 #include <stdint.h>
 
 /*
+ Number of int64_t words in a parfor_exact_state.
+ */
+#define PARFOR_EXACT_STATE_WORDS 69
+
+/*
  The largest team size a call may ask for (equal to the runtime's MAX_THREADS; a
  unit test checks it).
  */
@@ -217,6 +222,37 @@ typedef int (*parfor_fold)(void *ctx, size_t begin, size_t end, void *acc);
  */
 typedef void (*parfor_combine)(void *ctx, void *acc, const void *other);
 
+/*
+ A partial exact sum (see PARFOR_SUM_EXACT): it can be extended with
+ parfor_exact_accumulate and parfor_exact_accumulate_dot, merged with
+ parfor_exact_merge in any order and grouping, and rounded with parfor_exact_result,
+ always with the same result as one exact sum of all the values. It is plain data,
+ sizeof(parfor_exact_state) = 8 * PARFOR_EXACT_STATE_WORDS bytes, 8-byte aligned, so
+ it can be copied, written to a file or sent to another process (as
+ PARFOR_EXACT_STATE_WORDS MPI_INT64_T, or as bytes) between machines of the same
+ byte order.
+
+ Layout (version 1), native-endian int64_t words:
+ - words[0]: the tag 0x5041524645580001 ("PARFEX", layout version 1);
+ - words[1]: flags: bit 0 a +inf was added, bit 1 a -inf, bit 2 a NaN, bit 3 some
+   value, bit 4 some value other than -0.0; the other bits are 0;
+ - words[2 + k], k = 0..66: the exact sum of the finite values, an integer multiple
+   of 2^-1074, in two's complement chunks: the sum is the sum over k of
+   words[2 + k] * 2^(32k - 1074); words[2..67] are each in 0..2^32-1 and words[68]
+   is signed, strictly within +-2^62 (so a state holds sums below 2^1100).
+
+ This form is unique: equal sums give equal bytes. Every function that reads a state
+ checks all of the above and rejects anything else (a state never initialised, from
+ another layout version or byte order, or corrupted in transit) with
+ PARFOR_ERR_INVALID_ARGUMENT.
+ */
+typedef struct parfor_exact_state {
+  /*
+   The words described above.
+   */
+  int64_t words[PARFOR_EXACT_STATE_WORDS];
+} parfor_exact_state;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -357,6 +393,88 @@ enum parfor_status parfor_set_num_threads(size_t n);
  calling thread is 0), like omp_get_thread_num. Outside: 0.
  */
 size_t parfor_thread_index(void);
+
+/*
+ sizeof(parfor_exact_state), for bindings that cannot read the header (e.g. ctypes).
+ */
+size_t parfor_exact_state_size(void);
+
+/*
+ Sets *st to the empty sum. Errors: PARFOR_ERR_NULL_ARGUMENT (st),
+ PARFOR_ERR_MISALIGNED (st not 8-byte aligned).
+ */
+enum parfor_status parfor_exact_init(struct parfor_exact_state *st);
+
+/*
+ Adds the `len` values of type `dtype` (PARFOR_F32 or PARFOR_F64) at `data` to *st,
+ exactly, using the team as `opts` says (NULL: defaults). *st is changed only on
+ success. Errors: PARFOR_ERR_NULL_ARGUMENT (st, data), PARFOR_ERR_MISALIGNED (st,
+ data), PARFOR_ERR_INVALID_ARGUMENT (dtype not a float type, len * element size
+ overflow, options, *st not a valid state, or the sum would leave the state's range).
+ */
+enum parfor_status parfor_exact_accumulate(struct parfor_exact_state *st,
+                                           const void *data,
+                                           size_t len,
+                                           parfor_dtype dtype,
+                                           const struct parfor_options *opts);
+
+/*
+ Adds the `len` products a[i] * b[i] (type `dtype`, PARFOR_F32 or PARFOR_F64) to *st,
+ exactly for f32, and for f64 while no product overflows or falls below about
+ 2^-969 in magnitude (see parfor_dot_exact). *st is changed only on success.
+ Errors as parfor_exact_accumulate, for `a` and `b`.
+ */
+enum parfor_status parfor_exact_accumulate_dot(struct parfor_exact_state *st,
+                                               const void *a,
+                                               const void *b,
+                                               size_t len,
+                                               parfor_dtype dtype,
+                                               const struct parfor_options *opts);
+
+/*
+ *acc = *acc + *other, exactly (acc and other may be the same state). Merging is
+ commutative and associative, so states can be combined in any order, for example by
+ an MPI reduction with a user-defined op. *acc is changed only on success.
+ Errors: PARFOR_ERR_NULL_ARGUMENT (acc, other), PARFOR_ERR_MISALIGNED (acc, other),
+ PARFOR_ERR_INVALID_ARGUMENT (either is not a valid state, or the sum would leave the
+ state's range).
+ */
+enum parfor_status parfor_exact_merge(struct parfor_exact_state *acc,
+                                      const struct parfor_exact_state *other);
+
+/*
+ Writes the sum held by *st, correctly rounded (to nearest, ties to even) to
+ `dtype` (PARFOR_F32 or PARFOR_F64), to *out: a NaN or both infinities added give
+ NaN, else an infinity added gives itself; a finite sum beyond the type's range
+ gives +-inf; an exact zero is -0.0 when every value added was -0.0, else +0.0 (the
+ empty sum is +0.0). The same state can be rounded to either type. *out (which
+ need not be aligned) is written only on success. Errors: PARFOR_ERR_NULL_ARGUMENT
+ (st, out), PARFOR_ERR_MISALIGNED (st), PARFOR_ERR_INVALID_ARGUMENT (dtype not a
+ float type, *st not a valid state).
+ */
+enum parfor_status parfor_exact_result(const struct parfor_exact_state *st,
+                                       parfor_dtype dtype,
+                                       void *out);
+
+/*
+ Exact dot product: the sum over i of a[i] * b[i], correctly rounded to `dtype`
+ (PARFOR_F32 or PARFOR_F64), written to *out; independent of the team size and
+ schedule, special values as parfor_exact_result. f32 inputs are exact always (each
+ product is exact in double). For f64 each product is split exactly into its rounded
+ value and its rounding error, with a fused multiply-add where the CPU has one, else
+ by Dekker's splitting; this is exact unless a product overflows (it then counts as
+ +-inf, as in IEEE arithmetic) or is below about 2^-969 in magnitude (its rounding
+ error is then itself rounded), and without FMA unless a factor exceeds 2^995 in
+ magnitude (its product's rounding error is then dropped). *out is written only on
+ success. Errors as parfor_dot, and PARFOR_ERR_INVALID_ARGUMENT for a dtype that is
+ not a float type.
+ */
+enum parfor_status parfor_dot_exact(const void *a,
+                                    const void *b,
+                                    size_t len,
+                                    parfor_dtype dtype,
+                                    const struct parfor_options *opts,
+                                    void *out);
 
 #ifdef __cplusplus
 }  // extern "C"

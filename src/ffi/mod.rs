@@ -8,6 +8,7 @@
 #![allow(clippy::missing_safety_doc, non_camel_case_types)]
 
 pub mod boundary;
+pub mod exact;
 pub mod status;
 pub mod types;
 

@@ -96,6 +96,12 @@ macro_rules! float_element {
             fn is_nan(self) -> bool { self != self }
             #[inline(always)]
             fn is_nonzero(self) -> bool { self != 0.0 }
+            fn sum_exact(data: &[Self], opts: &Options) -> Option<Self> {
+                Some(crate::reduce::exact::sum(data, opts))
+            }
+            fn dot_exact(a: &[Self], b: &[Self], opts: &Options) -> Option<Self> {
+                Some(crate::reduce::exact::dot(a, b, opts))
+            }
         }
     )*};
 }

@@ -16,6 +16,7 @@
 //! reduction runs on the caller alone, with the same blocks and tree, so the result
 //! does not change.
 
+pub mod exact;
 pub mod user;
 
 use std::ops::Range;
