@@ -26,6 +26,7 @@ from ._api import (
     sum,
     threads,
 )
+from ._exact import ExactSum
 from ._errors import (
     CallbackError,
     EmptyError,
@@ -49,6 +50,7 @@ __all__ = [
     "DType",
     "EmptyError",
     "Error",
+    "ExactSum",
     "InvalidArgumentError",
     "MisalignedError",
     "NullArgumentError",

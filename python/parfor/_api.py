@@ -144,37 +144,20 @@ def dot(a, b, exact=False):
                     f"parfor.dot(): a has {va.length} elements and b has {vb.length}"
                 )
             out = CTYPE_OF_DTYPE[va.dtype]()
-            if exact:
-                check(
-                    _exact_dot_function(),
-                    va.address,
-                    vb.address,
-                    va.length,
-                    va.dtype,
-                    None,
-                    ctypes.byref(out),
-                )
-            else:
-                check(
-                    lib.parfor_dot,
-                    va.address,
-                    vb.address,
-                    va.length,
-                    va.dtype,
-                    None,
-                    ctypes.byref(out),
-                )
+            check(
+                lib.parfor_dot_exact if exact else lib.parfor_dot,
+                va.address,
+                vb.address,
+                va.length,
+                va.dtype,
+                None,
+                ctypes.byref(out),
+            )
         finally:
             vb.release()
     finally:
         va.release()
     return out.value
-
-
-def _exact_dot_function():
-    from . import _exact
-
-    return _exact.dot_exact_function()
 
 
 # --- team size -------------------------------------------------------------------

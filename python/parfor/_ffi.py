@@ -131,6 +131,9 @@ class Status(enum.IntEnum):
 #: ``PARFOR_MAX_THREADS``: the largest team size a call may ask for.
 MAX_THREADS = 1024
 
+#: ``PARFOR_EXACT_STATE_WORDS``: int64_t words in a ``parfor_exact_state``.
+EXACT_STATE_WORDS = 69
+
 #: The C element type of each dtype, for result slots and per-dtype checks.
 CTYPE_OF_DTYPE = {
     DType.F32: ctypes.c_float,
@@ -162,6 +165,13 @@ class Options(ctypes.Structure):
     ]
 
 
+class ExactState(ctypes.Structure):
+    """``struct parfor_exact_state``: a partial exact sum, plain bytes (the layout
+    is documented in parfor.h; only the library reads the words)."""
+
+    _fields_ = [("words", ctypes.c_int64 * EXACT_STATE_WORDS)]
+
+
 #: ``parfor_body``: int (*)(void *ctx, size_t begin, size_t end)
 BODY = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t)
 #: ``parfor_fold``: int (*)(void *ctx, size_t begin, size_t end, void *acc)
@@ -173,6 +183,7 @@ COMBINE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void
 
 _options_p = ctypes.POINTER(Options)
 _size_p = ctypes.POINTER(ctypes.c_size_t)
+_state_p = ctypes.POINTER(ExactState)
 
 #: name -> (restype, argtypes), in header order. The one place signatures live.
 SIGNATURES = {
@@ -217,6 +228,22 @@ SIGNATURES = {
     "parfor_num_threads": (ctypes.c_size_t, []),
     "parfor_set_num_threads": (c_enum, [ctypes.c_size_t]),
     "parfor_thread_index": (ctypes.c_size_t, []),
+    "parfor_exact_state_size": (ctypes.c_size_t, []),
+    "parfor_exact_init": (c_enum, [_state_p]),
+    "parfor_exact_accumulate": (
+        c_enum,
+        [_state_p, ctypes.c_void_p, ctypes.c_size_t, c_enum, _options_p],
+    ),
+    "parfor_exact_accumulate_dot": (
+        c_enum,
+        [_state_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, c_enum, _options_p],
+    ),
+    "parfor_exact_merge": (c_enum, [_state_p, _state_p]),
+    "parfor_exact_result": (c_enum, [_state_p, c_enum, ctypes.c_void_p]),
+    "parfor_dot_exact": (
+        c_enum,
+        [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, c_enum, _options_p, ctypes.c_void_p],
+    ),
 }
 
 

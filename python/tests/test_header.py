@@ -36,6 +36,7 @@ def ctype_of(c_type):
         "void *": ctypes.c_void_p,
         "size_t *": ctypes.POINTER(ctypes.c_size_t),
         "parfor_options *": ctypes.POINTER(_ffi.Options),
+        "parfor_exact_state *": ctypes.POINTER(_ffi.ExactState),
         "parfor_body": _ffi.BODY,
         "parfor_fold": _ffi.FOLD,
         "parfor_combine": _ffi.COMBINE,
@@ -126,6 +127,16 @@ class HeaderSignatures(unittest.TestCase):
         parfor.lib.parfor_options_init(ctypes.byref(opts))
         self.assertEqual(opts.size, ctypes.sizeof(_ffi.Options))
 
+    def test_exact_state_struct(self):
+        m = re.search(
+            r"typedef struct parfor_exact_state \{ int64_t words\[(\w+)\]; \} parfor_exact_state;",
+            _CODE,
+        )
+        self.assertIsNotNone(m, "struct parfor_exact_state is no longer int64_t words[N]")
+        self.assertEqual(int(_DEFINES[m.group(1)]), _ffi.EXACT_STATE_WORDS)
+        self.assertEqual(_ffi.ExactState._fields_, [("words", ctypes.c_int64 * _ffi.EXACT_STATE_WORDS)])
+        self.assertEqual(parfor.lib.parfor_exact_state_size(), ctypes.sizeof(_ffi.ExactState))
+
     def test_enums(self):
         self.assertEqual(
             header_enum("parfor_dtype"), {f"PARFOR_{m.name}": m.value for m in _ffi.DType}
@@ -198,6 +209,7 @@ class CffiHeader(unittest.TestCase):
             self.assertTrue(callable(getattr(lib, name)), name)
         self.assertEqual(lib.PARFOR_MAX_THREADS, 1024)
         self.assertEqual(ffi.sizeof("parfor_options"), ctypes.sizeof(_ffi.Options))
+        self.assertEqual(ffi.sizeof("parfor_exact_state"), ctypes.sizeof(_ffi.ExactState))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,162 @@
+"""``ExactSum``: a partial exact sum over the C ``parfor_exact_state`` API, which can
+be extended, merged in any order, serialised to bytes and sent to another process
+(for example with MPI), and rounded at the end, always with the result of one exact
+sum of all the values (the correctly rounded sum, as ``math.fsum``)."""
+
+import ctypes
+import threading
+
+from . import _buffer
+from ._errors import check
+from ._ffi import CTYPE_OF_DTYPE, DType, ExactState, lib
+
+_RESULT_DTYPES = {
+    "float64": DType.F64,
+    "f8": DType.F64,
+    "f64": DType.F64,
+    "float32": DType.F32,
+    "f4": DType.F32,
+    "f32": DType.F32,
+}
+
+
+class ExactSum:
+    """A partial exact sum of float32/float64 values.
+
+        >>> s = parfor.ExactSum()
+        >>> s.add(array.array("d", [1e308, 1.0, -1e308]))
+        >>> s.result()
+        1.0
+
+    ``bytes(s)`` is the state's fixed-size plain-data form (``ExactSum.nbytes``
+    bytes, native byte order, layout in parfor.h); ``ExactSum.from_bytes`` reads it
+    back, checking it. Equal sums have equal bytes, so ``==`` compares sums exactly.
+    Methods may be called from several threads: each takes the object's lock, and
+    the C call itself runs with the GIL released.
+    """
+
+    __slots__ = ("_state", "_lock")
+
+    #: Size of the state in bytes (``sizeof(parfor_exact_state)``).
+    nbytes = ctypes.sizeof(ExactState)
+
+    def __init__(self, values=None):
+        """An empty sum; ``values`` (a buffer of float32 or float64) is added first."""
+        self._state = ExactState()
+        self._lock = threading.Lock()
+        check(lib.parfor_exact_init, ctypes.byref(self._state))
+        if values is not None:
+            self.add(values)
+
+    def add(self, values):
+        """Adds every element of ``values`` (a buffer of float32 or float64), exactly."""
+        view = _buffer.acquire(values, "ExactSum.add() argument values")
+        try:
+            with self._lock:
+                check(
+                    lib.parfor_exact_accumulate,
+                    ctypes.byref(self._state),
+                    view.address,
+                    view.length,
+                    view.dtype,
+                    None,
+                )
+        finally:
+            view.release()
+
+    def add_dot(self, a, b):
+        """Adds the products ``a[i] * b[i]`` (float32 or float64, same type and
+        length); exact under the conditions of ``parfor_exact_accumulate_dot``."""
+        va = _buffer.acquire(a, "ExactSum.add_dot() argument a")
+        try:
+            vb = _buffer.acquire(b, "ExactSum.add_dot() argument b")
+            try:
+                if va.dtype != vb.dtype or va.length != vb.length:
+                    raise ValueError(
+                        f"ExactSum.add_dot(): a ({va.length} x {va.dtype.name.lower()}) and "
+                        f"b ({vb.length} x {vb.dtype.name.lower()}) must have the same "
+                        f"element type and length"
+                    )
+                with self._lock:
+                    check(
+                        lib.parfor_exact_accumulate_dot,
+                        ctypes.byref(self._state),
+                        va.address,
+                        vb.address,
+                        va.length,
+                        va.dtype,
+                        None,
+                    )
+            finally:
+                vb.release()
+        finally:
+            va.release()
+
+    def merge(self, other):
+        """Adds the sum held by ``other`` (an ExactSum) to this one, exactly."""
+        if not isinstance(other, ExactSum):
+            raise TypeError(
+                f"ExactSum.merge() takes an ExactSum (use ExactSum.from_bytes for bytes), "
+                f"not {type(other).__name__}"
+            )
+        if other is self:
+            with self._lock:
+                check(lib.parfor_exact_merge, ctypes.byref(self._state), ctypes.byref(self._state))
+            return
+        # A copy of the other state, taken under its lock, so that the two locks are
+        # never held together (no lock-order deadlock between a.merge(b), b.merge(a)).
+        theirs = other._snapshot()
+        with self._lock:
+            check(lib.parfor_exact_merge, ctypes.byref(self._state), ctypes.byref(theirs))
+
+    def result(self, dtype="float64"):
+        """The sum, correctly rounded to ``dtype`` ("float64" or "float32"), as a
+        Python float. Infinities, NaN and signed zeros as ``parfor_exact_result``."""
+        code = _RESULT_DTYPES.get(dtype) if isinstance(dtype, str) else dtype
+        if code not in (DType.F32, DType.F64):
+            raise ValueError(f"ExactSum.result(): dtype must be 'float64' or 'float32', not {dtype!r}")
+        out = CTYPE_OF_DTYPE[code]()
+        with self._lock:
+            check(lib.parfor_exact_result, ctypes.byref(self._state), code, ctypes.byref(out))
+        return out.value
+
+    def _snapshot(self):
+        with self._lock:
+            return ExactState.from_buffer_copy(self._state)
+
+    def __bytes__(self):
+        return bytes(self._snapshot())
+
+    @classmethod
+    def from_bytes(cls, data):
+        """The ExactSum whose state is ``data`` (from ``bytes(state)``, possibly made
+        in another process). A wrong length is ValueError; bytes that are not a valid
+        state (corrupted, another layout version or byte order) are
+        ``parfor.InvalidArgumentError``."""
+        data = memoryview(data).cast("B")
+        if data.nbytes != cls.nbytes:
+            raise ValueError(
+                f"ExactSum.from_bytes(): expected {cls.nbytes} bytes, got {data.nbytes}"
+            )
+        state = ExactState.from_buffer_copy(data)
+        # Every function that reads a state validates it; rounding is the cheapest.
+        probe = ctypes.c_double()
+        check(lib.parfor_exact_result, ctypes.byref(state), DType.F64, ctypes.byref(probe))
+        self = cls.__new__(cls)
+        self._state = state
+        self._lock = threading.Lock()
+        return self
+
+    def copy(self):
+        """An independent ExactSum holding the same sum."""
+        return ExactSum.from_bytes(bytes(self))
+
+    def __eq__(self, other):
+        if not isinstance(other, ExactSum):
+            return NotImplemented
+        return bytes(self) == bytes(other)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"<parfor.ExactSum {self.result()!r}>"
