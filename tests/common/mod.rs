@@ -65,7 +65,9 @@ pub fn compile_c(compiler: &str, sources: &[PathBuf], out: &Path, flags: &[&str]
         }
     }
     cmd.args(["-lpthread", "-ldl", "-lm"]);
-    let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
     assert!(
         output.status.success(),
         "{compiler} failed:\n{}",
@@ -90,6 +92,32 @@ pub fn run_ok(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// Flags every C example and header check is built with: what the issue asks C
+/// code to be clean under.
+pub const STRICT_C99: &[&str] = &[
+    "-std=c99",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-pedantic",
+    "-O2",
+];
+
+/// Runs `program` and returns its stdout as text, after `run_ok`'s exit check.
+pub fn run_stdout(program: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let output = run_ok(program, args, env);
+    String::from_utf8(output.stdout).expect("program output is UTF-8")
+}
+
+/// Panics with an install hint when `tool` cannot run: the tests that need it are
+/// part of the contract (see issue 2), so a missing tool is a failure, not a skip.
+pub fn require(tool: &str, apt_package: &str) {
+    assert!(
+        have(tool),
+        "`{tool} --version` does not run: install it (Debian/Ubuntu: apt-get install {apt_package})"
+    );
 }
 
 /// True when `tool --version` runs.
