@@ -12,7 +12,7 @@ import threading
 
 from . import _buffer
 from ._errors import CallbackError, check
-from ._ffi import BODY, CTYPE_OF_DTYPE, DType, Op, lib
+from ._ffi import BODY, CTYPE_OF_DTYPE, Op, lib
 
 __all__ = [
     "sum",

@@ -2,7 +2,6 @@
 that nothing reaches the C library in a form that could crash the interpreter."""
 
 import array
-import ctypes
 import subprocess
 import sys
 import textwrap

@@ -9,7 +9,6 @@ PARFOR_SKIP_VENV_TEST=1 skips it for quick local runs; CI runs it.
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import textwrap
 import unittest

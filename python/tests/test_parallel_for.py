@@ -2,7 +2,6 @@
 address, cffi callback) and ctx, cancellation, and the team-size controls."""
 
 import ctypes
-import os
 import threading
 import unittest
 
