@@ -176,10 +176,14 @@ def num_threads():
     return lib.parfor_num_threads()
 
 
+_SIZE_MAX = 2 ** (8 * ctypes.sizeof(ctypes.c_size_t)) - 1
+
+
 def _check_count(n, what):
+    """A size_t argument: ctypes would silently wrap a negative or too large int."""
     n = operator.index(n)
-    if n < 0:
-        raise ValueError(f"{what} must be >= 0, not {n}")
+    if not 0 <= n <= _SIZE_MAX:
+        raise ValueError(f"{what} must be in 0..{_SIZE_MAX}, not {n}")
     return n
 
 
@@ -231,11 +235,7 @@ def _is_cffi(obj):
     )
 
 
-_BODY_SIGNATURES = (
-    (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t),
-    # ctypes spells size_t as c_ulong on LP64: the same type, another name.
-    (ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong),
-)
+_BODY_ARGTYPES = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t)
 
 
 def _as_body(body):
@@ -254,7 +254,7 @@ def _as_body(body):
     if isinstance(body, ctypes._CFuncPtr):
         argtypes = tuple(getattr(body, "argtypes", None) or ())
         restype = getattr(body, "restype", None)
-        if restype is not ctypes.c_int or argtypes not in _BODY_SIGNATURES:
+        if restype is not ctypes.c_int or argtypes != _BODY_ARGTYPES:
             raise TypeError(
                 "body is a ctypes function with a different signature: it must be "
                 "int (*)(void *ctx, size_t begin, size_t end), e.g. parfor.BODY(fn)"

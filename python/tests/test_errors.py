@@ -126,6 +126,8 @@ class BadBuffers(unittest.TestCase):
     def test_thread_counts(self):
         with self.assertRaises(ValueError):
             parfor.set_num_threads(-1)
+        with self.assertRaises(ValueError):
+            parfor.set_num_threads(2**64 + 1)
         with self.assertRaises(TypeError):
             parfor.set_num_threads("2")
         with self.assertRaises(TypeError):

@@ -99,6 +99,9 @@ class PythonBodies(unittest.TestCase):
         self.assertIn("different signature", str(cm.exception))
         with self.assertRaises(ValueError):
             parfor.parallel_for(-1, lambda c, b, e: 0)
+        # Beyond size_t: ctypes would wrap it to a small count.
+        with self.assertRaises(ValueError):
+            parfor.parallel_for(2**64 + 3, lambda c, b, e: 0)
         with self.assertRaises(TypeError):
             parfor.parallel_for(4.0, lambda c, b, e: 0)
 
