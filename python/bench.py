@@ -3,6 +3,7 @@
     python3 python/bench.py               # 1e3 .. 1e8 elements (about 1-2 minutes)
     python3 python/bench.py --max 1e6     # smaller and quicker
     python3 python/bench.py --budget 0.1  # seconds of timing per cell (default 0.3)
+    python3 python/bench.py --threads 1   # parfor team size (default: the library's)
 
 For each size, each cell is the median over several timed batches of calls on the
 same array (so the data is in cache whenever it fits); the ratio is numpy's time
@@ -73,7 +74,9 @@ def main():
     parser.add_argument("--max", type=float, default=1e8, help="largest size (default 1e8)")
     parser.add_argument("--min", type=float, default=1e3, help="smallest size (default 1e3)")
     parser.add_argument("--budget", type=float, default=0.3, help="seconds of timing per cell")
+    parser.add_argument("--threads", type=int, default=0, help="parfor team size (default: the library's)")
     args = parser.parse_args()
+    parfor.set_num_threads(args.threads)
 
     print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs")
     print(f"Python {platform.python_version()}, numpy {np.__version__}, parfor {parfor.__version__} "
