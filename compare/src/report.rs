@@ -321,16 +321,27 @@ enum Panel {
 impl Panel {
     fn value(self, p: &Point) -> f64 {
         match self {
-            Panel::Time => p.seconds,
+            Panel::Time => p.seconds * 1e6,
             Panel::Throughput => p.gbs,
         }
     }
 
     fn title(self) -> &'static str {
         match self {
-            Panel::Time => "time per call (s)",
+            Panel::Time => "time per call (us)",
             Panel::Throughput => "throughput (GB/s)",
         }
+    }
+}
+
+/// A log axis tick: plain digits from 0.01 to 99999, else scientific notation.
+fn axis_number(v: f64) -> String {
+    if (1.0..1e5).contains(&v) {
+        format!("{v:.0}")
+    } else if (0.01..1.0).contains(&v) {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.0e}")
     }
 }
 
@@ -399,7 +410,7 @@ pub fn write_svg(path: &Path, results: &[RowResult]) -> Result<(), String> {
             .x_desc("elements")
             .y_desc(panel.title())
             .x_label_formatter(&|v| format!("{v:.0e}"))
-            .y_label_formatter(&|v| format!("{v:.1e}"))
+            .y_label_formatter(&|v| axis_number(*v))
             .draw()
             .map_err(|e| err(&e))?;
         for (i, (label, points)) in series.iter().enumerate() {
