@@ -21,6 +21,16 @@ impl Rng {
     }
 }
 
+/// `native` under a normal build, `miri` under Miri, which runs about a thousand times
+/// slower (tests/miri.sh runs these tests).
+fn size(native: usize, miri: usize) -> usize {
+    if cfg!(miri) {
+        miri
+    } else {
+        native
+    }
+}
+
 fn direct(data: &[f64]) -> ExactState {
     let mut s = ExactState::new();
     for &x in data {
@@ -70,7 +80,7 @@ fn binned_path_takes_narrow_blocks_and_refuses_wide_ones() {
     // Narrow ranges: accepted whole, at the bottom, middle and top of the range, with
     // every lane count giving the same state.
     for exps in [60..90, 1000..1030, 1970..2000] {
-        for len in [BLOCK, 5, 100] {
+        for len in [size(BLOCK, 100), 5] {
             let data: Vec<f64> = (0..len).map(|_| rng.float(exps.clone())).collect();
             let want = Some(direct(&data));
             assert_eq!(deposit_with::<8>(&data), want, "exponents {exps:?}");
@@ -95,7 +105,10 @@ fn binned_path_takes_narrow_blocks_and_refuses_wide_ones() {
         assert_eq!(s.result::<f64>().is_sign_negative(), neg);
     }
     // Mixed blocks of any length through the whole accumulator.
-    for len in [1, 63, 64, 65, 1000, 5000] {
+    for &len in [1, 63, 64, 65, 1000, 5000]
+        .iter()
+        .filter(|&&n| n <= size(5000, 64))
+    {
         let data: Vec<f64> = (0..len)
             .map(|i| rng.float(if i % 3 == 0 { 0..2047 } else { 1020..1025 }))
             .collect();
@@ -109,12 +122,15 @@ fn large_accumulator_flushes_exactly() {
     // Few exponents, so that words fill up and flush many times; subnormals (exponent
     // 0) and the top exponent 2046 included.
     for exps in [0..3, 1020..1024, 2040..2047, 0..2047] {
-        let data: Vec<f64> = (0..20_000).map(|_| rng.float(exps.clone())).collect();
+        let data: Vec<f64> = (0..size(20_000, 500))
+            .map(|_| rng.float(exps.clone()))
+            .collect();
         assert_eq!(large(&data), direct(&data), "exponents {exps:?}");
         assert_eq!(binned(&data), direct(&data), "exponents {exps:?}");
     }
     // One word filled exactly to its limit, and one past it.
-    for n in [LIMIT as usize, LIMIT as usize + 1, 3 * LIMIT as usize] {
+    let limits = [LIMIT as usize + 1, LIMIT as usize, 3 * LIMIT as usize];
+    for &n in &limits[..size(3, 1)] {
         let data = vec![f64::from_bits(0x7FE0_0000_0000_0000 | FRAC_MASK); n];
         assert_eq!(large(&data), direct(&data), "{n} copies of the largest f64");
     }
@@ -136,7 +152,7 @@ fn carries_propagate_when_pending_reaches_the_limit() {
 #[test]
 fn words_round_trip_and_reject_corruption() {
     let mut rng = Rng(2);
-    let data: Vec<f64> = (0..5000).map(|_| rng.float(0..2047)).collect();
+    let data: Vec<f64> = (0..size(5000, 200)).map(|_| rng.float(0..2047)).collect();
     let s = large(&data);
     let words = s.to_words();
     assert_eq!(ExactState::from_words(&words).unwrap(), s);
@@ -181,7 +197,7 @@ fn merge_refuses_to_leave_the_range() {
 #[test]
 fn dekker_and_fma_agree_where_both_are_exact() {
     let mut rng = Rng(3);
-    for _ in 0..100_000 {
+    for _ in 0..size(100_000, 200) {
         // Exponents that keep products away from overflow and underflow and factors
         // below 2^995.
         let a = rng.float(600..1500);
