@@ -217,10 +217,4 @@ int ompk_forkjoin2(int who[2]) {
     return 0;
 }
 
-void ompk_pause(void) {
-    /* The return value says whether the runtime honoured the request; either way
-     * the caller goes on to wait until the process is idle. */
-    (void)omp_pause_resource_all(omp_pause_soft);
-}
-
 int ompk_max_threads(void) { return omp_get_max_threads(); }

@@ -78,11 +78,6 @@ int ompk_imbalanced_dynamic(double *out, size_t n);
 int ompk_imbalanced_guided(double *out, size_t n);
 /* `#pragma omp parallel for` over 2 iterations. */
 int ompk_forkjoin2(int who[2]);
-/* Lets the runtime's idle threads sleep now (omp_pause_resource_all with
- * omp_pause_soft), so that a runtime that spins for long after a region (LLVM
- * libomp: 200 ms, KMP_BLOCKTIME) does not steal a core from the next measurement.
- * The next region wakes the threads again. */
-void ompk_pause(void);
 /* Team size of a parallel region started here. */
 int ompk_max_threads(void);
 

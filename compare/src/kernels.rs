@@ -30,8 +30,13 @@ pub struct OmpKernels {
     pub imbalanced_dynamic: LoopFn,
     pub imbalanced_guided: LoopFn,
     pub forkjoin2: ForkJoinFn,
-    pub pause: unsafe extern "C" fn(),
     pub max_threads: unsafe extern "C" fn() -> c_int,
+    /// Whether this runtime's idle workers keep spinning for long after a region:
+    /// LLVM libomp for its KMP_BLOCKTIME, 200 ms by default (measured here: 204 ms
+    /// of CPU after the last region; neither omp_pause_soft nor kmp_set_blocktime(0)
+    /// before a last empty region shortens it, and omp_pause_hard makes libomp 14
+    /// slow afterwards and crash when a second thread uses it). See measure::run_row.
+    pub lingers: bool,
 }
 
 /// The parfor side, compiled from omp_compare.c with the same compiler and flags as
@@ -145,7 +150,6 @@ mod gcc {
         pub fn ompk_imbalanced_dynamic(out: *mut f64, n: usize) -> c_int;
         pub fn ompk_imbalanced_guided(out: *mut f64, n: usize) -> c_int;
         pub fn ompk_forkjoin2(who: *mut c_int) -> c_int;
-        pub fn ompk_pause();
         pub fn ompk_max_threads() -> c_int;
 
         pub fn pfk_sum_f64(a: *const c_void, b: *const c_void, n: usize, o: *mut c_void) -> c_int;
@@ -203,8 +207,9 @@ pub fn gcc() -> OmpKernels {
         imbalanced_dynamic: gcc::ompk_imbalanced_dynamic,
         imbalanced_guided: gcc::ompk_imbalanced_guided,
         forkjoin2: gcc::ompk_forkjoin2,
-        pause: gcc::ompk_pause,
         max_threads: gcc::ompk_max_threads,
+        // libgomp's workers park within a millisecond of a region's end (measured).
+        lingers: false,
     }
 }
 
@@ -302,10 +307,10 @@ pub fn clang() -> Result<OmpKernels, String> {
                 "ompk_imbalanced_guided",
             )?),
             forkjoin2: std::mem::transmute::<*mut c_void, ForkJoinFn>(sym("ompk_forkjoin2")?),
-            pause: std::mem::transmute::<*mut c_void, unsafe extern "C" fn()>(sym("ompk_pause")?),
             max_threads: std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> c_int>(sym(
                 "ompk_max_threads",
             )?),
+            lingers: true,
         })
     }
 }

@@ -5,8 +5,9 @@
 //! ratios and each target's verdict, and writes results/compare.csv and
 //! results/compare.svg.
 //!
-//! Usage: parfor-compare [--quick]
+//! Usage: parfor-compare [--quick] [--only PATTERN]
 //!   --quick  fewer and shorter rounds (the whole run well under a minute), for CI.
+//!   --only   run only the rows whose group or workload contains PATTERN.
 //! Exit status: 0 when every result agreed (whatever the targets' verdicts), 1 when
 //! a result disagreed, a call failed, or the outputs could not be written.
 
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use measure::{run_row, PauseFn, Plan};
+use measure::{run_row, Plan};
 use report::RowResult;
 use suite::{Caller, Ctx, References, SUM_SIZES, TYPED_N};
 
@@ -45,11 +46,20 @@ const QUICK: Plan = Plan {
 
 fn main() -> ExitCode {
     let mut plan = FULL;
-    for arg in std::env::args().skip(1) {
+    let mut only: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => plan = QUICK,
+            "--only" => match args.next() {
+                Some(pattern) => only = Some(pattern),
+                None => {
+                    eprintln!("parfor-compare: --only needs a pattern (try --help)");
+                    return ExitCode::from(2);
+                }
+            },
             "-h" | "--help" => {
-                println!("usage: parfor-compare [--quick]\n\n{}", USAGE);
+                println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
             other => {
@@ -58,7 +68,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    match run(plan) {
+    match run(plan, only.as_deref()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -68,15 +78,19 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "Runs parfor side by side with OpenMP (gcc/libgomp, clang/libomp), oneTBB
+const USAGE: &str = "usage: parfor-compare [--quick] [--only PATTERN]
+
+Runs parfor side by side with OpenMP (gcc/libgomp, clang/libomp), oneTBB
 and rayon on the workloads of issue 3, checks that the results agree, prints
 medians and the targets' verdicts, and writes results/compare.csv and
 results/compare.svg.
 
-  --quick   fewer and shorter rounds (under a minute), for CI";
+  --quick          fewer and shorter rounds (under a minute), for CI
+  --only PATTERN   run only the rows whose group or workload contains PATTERN
+                   (for example \"SUM f64\", \"n = 1e5\", \"fork-join\")";
 
 /// Runs everything; Ok(false) when a result disagreed or a call failed.
-fn run(plan: Plan) -> Result<bool, String> {
+fn run(plan: Plan, only: Option<&str>) -> Result<bool, String> {
     let started = Instant::now();
     let pf = kernels::parfor();
     let gcc = kernels::gcc();
@@ -154,14 +168,17 @@ fn run(plan: Plan) -> Result<bool, String> {
         gcc,
         clang: clang.ok(),
         tbb: tbb.ok(),
+
         pool,
         threads,
     };
-    let mut pauses: Vec<PauseFn> = vec![ctx.gcc.pause];
-    if let Some(c) = ctx.clang {
-        pauses.push(c.pause);
+    let mut rows = suite::rows(&ctx)?;
+    if let Some(pattern) = only {
+        rows.retain(|r| r.group.contains(pattern) || r.workload.contains(pattern));
+        if rows.is_empty() {
+            return Err(format!("no row matches {pattern:?}"));
+        }
     }
-    let rows = suite::rows(&ctx)?;
     let total: usize = rows.iter().map(|r| r.subjects.len() * plan.rounds).sum();
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
@@ -177,13 +194,11 @@ fn run(plan: Plan) -> Result<bool, String> {
         bar.set_message(format!("{}: {}", row.group, row.workload));
         let tick = || bar.inc(1);
         let outcome = match row.caller {
-            Caller::Main => run_row(&mut row.subjects, row.cond, &plan, &pauses, &tick),
+            Caller::Main => run_row(&mut row.subjects, row.cond, &plan, &tick),
             Caller::Second => std::thread::scope(|s| {
                 std::thread::Builder::new()
                     .name("second-app-thread".into())
-                    .spawn_scoped(s, || {
-                        run_row(&mut row.subjects, row.cond, &plan, &pauses, &tick)
-                    })
+                    .spawn_scoped(s, || run_row(&mut row.subjects, row.cond, &plan, &tick))
                     .map_err(|e| vec![format!("cannot start the second thread: {e}")])
                     .and_then(|h| {
                         h.join()

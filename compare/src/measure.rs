@@ -7,12 +7,17 @@
 //! changes) hits every subject instead of the one that happened to run then. The
 //! figure reported is the median over rounds.
 //!
-//! Before each batch the process waits until it is idle (`settle`): every runtime
-//! here keeps its workers spinning for a while after a parallel region (libgomp a
-//! few milliseconds, LLVM libomp 200 ms, parfor 2 ms), and on a 2-core machine a
-//! spinning worker of one runtime takes the core that the next subject's worker
-//! needs. Measuring each subject on a quiet machine is what "alone" means in the
-//! targets; the alternation row measures the interference on purpose.
+//! Before each batch the process waits until it is idle (`settle`): the runtimes
+//! here keep their workers spinning for a while after a parallel region (parfor
+//! 2 ms, LLVM libomp 200 ms; libgomp parks within a millisecond), and on a 2-core
+//! machine a spinning worker of one runtime takes the core that the next subject's
+//! worker needs. Measuring each subject on a quiet machine is what "alone" means in
+//! the targets; the alternation row measures the interference on purpose.
+//!
+//! Waiting 200 ms after every libomp batch would double the run, so the subjects
+//! whose runtime lingers that long run last in each round, one after the other
+//! without settling in between (each finds only its own runtime's workers awake,
+//! its normal back-to-back state), and the process settles once after them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -42,6 +47,32 @@ pub trait Subject: Send {
     /// calls), counted over every batch.
     fn spread(&self) -> Option<(u64, u64)> {
         None
+    }
+    /// Whether the subject's runtime keeps its workers spinning for long (hundreds of
+    /// milliseconds) after a call; such subjects are grouped at the end of a round.
+    fn lingers(&self) -> bool {
+        false
+    }
+}
+
+/// A subject whose runtime lingers (see `Subject::lingers`).
+pub struct Lingering(pub Box<dyn Subject>);
+
+impl Subject for Lingering {
+    fn labels(&self) -> Vec<String> {
+        self.0.labels()
+    }
+    fn verify(&mut self) -> Result<(), String> {
+        self.0.verify()
+    }
+    fn batch(&mut self, cond: Cond, calls: usize) -> Vec<f64> {
+        self.0.batch(cond, calls)
+    }
+    fn spread(&self) -> Option<(u64, u64)> {
+        self.0.spread()
+    }
+    fn lingers(&self) -> bool {
+        true
     }
 }
 
@@ -102,11 +133,8 @@ where
         match cond {
             Cond::BackToBack => {
                 // An untimed call first wakes parked workers and warms the caches, so
-                // that the batch measures the steady state; a single-call batch is a
-                // long call, where neither matters.
-                if calls > 1 {
-                    std::hint::black_box((self.call)());
-                }
+                // that the batch measures the steady state.
+                std::hint::black_box((self.call)());
                 // The batch stops early once it has run for MAX_BATCH (a calibration
                 // fooled by a lucky call, or a loaded machine, would otherwise stretch
                 // it without bound). The clock is read every 64 calls at most: a read
@@ -162,20 +190,11 @@ pub struct Plan {
     pub idle_calls: usize,
 }
 
-/// Functions that tell an OpenMP runtime to let its idle threads sleep now
-/// (`ompk_pause` of each build).
-pub type PauseFn = unsafe extern "C" fn();
-
-/// Waits until this process uses (almost) no CPU: asks the OpenMP runtimes to park
-/// their workers, then sleeps in 1 ms steps until a step costs the process less than
-/// 0.1 ms of CPU time (under 10 % of one core), for at most 0.5 s (libomp's spin,
-/// 200 ms, is the longest one here, should a pause request be ignored).
-pub fn settle(pauses: &[PauseFn]) {
+/// Waits until this process uses (almost) no CPU: sleeps in 1 ms steps until a step
+/// costs the process less than 0.1 ms of CPU time (under 10 % of one core), for at
+/// most 0.5 s (libomp's 200 ms spin is the longest one here).
+pub fn settle() {
     let start = Instant::now();
-    for pause in pauses {
-        // SAFETY: ompk_pause takes no argument and only calls omp_pause_resource_all.
-        unsafe { pause() };
-    }
     while start.elapsed() < Duration::from_millis(500) {
         let before = cpu_time();
         std::thread::sleep(Duration::from_millis(1));
@@ -250,6 +269,21 @@ pub struct Measured {
     pub spread: Option<(u64, u64)>,
 }
 
+/// The order of the subjects in round `round`: the others rotated by one each
+/// round (so that none always follows the same one), then the lingering ones, also
+/// rotated.
+fn order(subjects: &[Box<dyn Subject>], round: usize) -> Vec<usize> {
+    let rotate = |ids: Vec<usize>| -> Vec<usize> {
+        let n = ids.len().max(1);
+        (0..ids.len()).map(|k| ids[(round + k) % n]).collect()
+    };
+    let (lingering, others): (Vec<usize>, Vec<usize>) =
+        (0..subjects.len()).partition(|&i| subjects[i].lingers());
+    let mut v = rotate(others);
+    v.extend(rotate(lingering));
+    v
+}
+
 /// Verifies every subject, then runs `plan.rounds` interleaved rounds and returns one
 /// `Measured` per label, in the subjects' order. `tick` is called after each batch.
 /// A failed verification is returned as `Err` before anything is timed.
@@ -257,7 +291,6 @@ pub fn run_row(
     subjects: &mut [Box<dyn Subject>],
     cond: Cond,
     plan: &Plan,
-    pauses: &[PauseFn],
     tick: &(dyn Fn() + Sync),
 ) -> Result<Vec<Measured>, Vec<String>> {
     let errors: Vec<String> = subjects
@@ -267,21 +300,28 @@ pub fn run_row(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let calls: Vec<usize> = subjects
-        .iter_mut()
-        .map(|s| match cond {
-            Cond::BackToBack => calibrate(s.as_mut(), plan.batch, pauses),
-            Cond::AfterIdle(_) => plan.idle_calls,
-        })
-        .collect();
+    // Settle before a batch unless this batch and the one before both linger.
+    let mut previous_lingers = false;
+    let mut prepare = |s: &dyn Subject| {
+        if !(previous_lingers && s.lingers()) {
+            settle();
+        }
+        previous_lingers = s.lingers();
+    };
+    let mut calls = vec![plan.idle_calls; subjects.len()];
+    if cond == Cond::BackToBack {
+        for i in order(subjects, 0) {
+            prepare(subjects[i].as_ref());
+            calls[i] = calibrate(subjects[i].as_mut(), plan.batch);
+        }
+    }
     let mut samples: Vec<Vec<Vec<f64>>> = subjects
         .iter()
         .map(|s| vec![Vec::with_capacity(plan.rounds); s.labels().len()])
         .collect();
     for round in 0..plan.rounds {
-        for k in 0..subjects.len() {
-            let i = (round + k) % subjects.len();
-            settle(pauses);
+        for i in order(subjects, round) {
+            prepare(subjects[i].as_ref());
             let figures = subjects[i].batch(cond, calls[i]);
             for (per_label, v) in samples[i].iter_mut().zip(figures) {
                 per_label.push(v);
@@ -314,8 +354,7 @@ pub fn run_row(
 /// Calls per back-to-back batch so that a batch lasts about `target`, estimated from
 /// single calls: one when that call alone lasts longer than the target, else the
 /// median of three.
-fn calibrate(s: &mut dyn Subject, target: Duration, pauses: &[PauseFn]) -> usize {
-    settle(pauses);
+fn calibrate(s: &mut dyn Subject, target: Duration) -> usize {
     let first = s.batch(Cond::BackToBack, 1)[0];
     if first >= target.as_secs_f64() {
         return 1;

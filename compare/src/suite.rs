@@ -9,7 +9,7 @@ use rayon::ThreadPool;
 
 use crate::data::{abs_sum, digest, exact_sum, Inputs};
 use crate::kernels::{ForkJoinFn, LoopFn, OmpKernels, ParforKernels, ReduceFn, TbbKernels};
-use crate::measure::{Cond, FnSubject, Subject};
+use crate::measure::{Cond, FnSubject, Lingering, Subject};
 use crate::peers::{rayon_install, rayon_sum, CurrentThreadPool, Floor};
 
 /// Idle time before each call in the "after idle" rows (issue 3: 2 ms).
@@ -433,6 +433,15 @@ fn omp_builds(ctx: &Ctx) -> Vec<(&'static str, OmpKernels)> {
     v
 }
 
+/// Marks a subject of OpenMP build `k` as lingering when its runtime does.
+fn of_build(k: &OmpKernels, s: Box<dyn Subject>) -> Box<dyn Subject> {
+    if k.lingers {
+        Box::new(Lingering(s))
+    } else {
+        s
+    }
+}
+
 /// Every row, in the order they run.
 pub fn rows(ctx: &Ctx) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
@@ -469,7 +478,7 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>, String> {
     ] {
         let mut subjects = vec![forkjoin("parfor", ctx.pf.forkjoin2)];
         for (name, k) in omp_builds(ctx) {
-            subjects.push(forkjoin(name, k.forkjoin2));
+            subjects.push(of_build(&k, forkjoin(name, k.forkjoin2)));
         }
         if let Some(t) = ctx.tbb {
             subjects.push(forkjoin("tbb", t.forkjoin2));
@@ -515,37 +524,28 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>, String> {
             reduce("serial", ctx.gcc.sum_f64_serial, x, None, n, near),
         ];
         for (name, k) in omp_builds(ctx) {
-            subjects.push(reduce(
-                &format!("{name}-simd"),
-                k.sum_f64_simd,
-                x,
-                None,
-                n,
-                near,
+            subjects.push(of_build(
+                &k,
+                reduce(&format!("{name}-simd"), k.sum_f64_simd, x, None, n, near),
             ));
-            subjects.push(reduce(
-                &format!("{name}-hand"),
-                k.sum_f64_hand,
-                x,
-                None,
-                n,
-                near,
+            subjects.push(of_build(
+                &k,
+                reduce(&format!("{name}-hand"), k.sum_f64_hand, x, None, n, near),
             ));
-            subjects.push(reduce(
-                &format!("{name}-plain"),
-                k.sum_f64_plain,
-                x,
-                None,
-                n,
-                near,
+            subjects.push(of_build(
+                &k,
+                reduce(&format!("{name}-plain"), k.sum_f64_plain, x, None, n, near),
             ));
-            subjects.push(reduce(
-                &format!("{name}-readbw"),
-                k.read_or_u64,
-                x,
-                None,
-                n,
-                Expect::U64(ctx.refs.or_words[i]),
+            subjects.push(of_build(
+                &k,
+                reduce(
+                    &format!("{name}-readbw"),
+                    k.read_or_u64,
+                    x,
+                    None,
+                    n,
+                    Expect::U64(ctx.refs.or_words[i]),
+                ),
             ));
         }
         if let Some(t) = ctx.tbb {
@@ -611,13 +611,16 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>, String> {
         sumsq,
     )];
     for (name, k) in omp_builds(ctx) {
-        subjects.push(reduce(
-            &format!("{name}-plain"),
-            k.sumsq_f64_plain,
-            x,
-            None,
-            TYPED_N,
-            sumsq,
+        subjects.push(of_build(
+            &k,
+            reduce(
+                &format!("{name}-plain"),
+                k.sumsq_f64_plain,
+                x,
+                None,
+                TYPED_N,
+                sumsq,
+            ),
         ));
     }
     rows.push(Row {
@@ -646,7 +649,10 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>, String> {
     for (schedule, pf, pick) in schedules {
         let mut subjects = vec![imbalanced("parfor", pf, IMBALANCED_N, r.imbalanced)];
         for (name, k) in omp_builds(ctx) {
-            subjects.push(imbalanced(name, pick(&k), IMBALANCED_N, r.imbalanced));
+            subjects.push(of_build(
+                &k,
+                imbalanced(name, pick(&k), IMBALANCED_N, r.imbalanced),
+            ));
         }
         rows.push(Row {
             group: "schedules",
@@ -786,7 +792,7 @@ fn typed_rows(ctx: &Ctx) -> Vec<Row> {
                    mk: &dyn Fn(&str, ReduceFn) -> Box<dyn Subject>| {
         let mut subjects = vec![mk("parfor", pf)];
         for (name, k) in omp_builds(ctx) {
-            subjects.push(mk(&format!("{name}-simd"), omp(&k)));
+            subjects.push(of_build(&k, mk(&format!("{name}-simd"), omp(&k))));
         }
         rows.push(Row {
             group: "typed reductions",
