@@ -6,31 +6,13 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use common::root;
-
-/// The libparfor.so of this build. A full `cargo test` puts it in target/<profile>
-/// (where tests/common's `lib_dir` looks); `cargo test --test python` alone builds it
-/// only in target/<profile>/deps, the test binary's own directory.
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let deps = exe.parent().expect("target/<profile>/deps");
-    let candidates = [
-        deps.parent().map(|p| p.join("libparfor.so")),
-        Some(deps.join("libparfor.so")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("libparfor.so not found next to {}", deps.display()))
-}
+use common::{lib_dir, root};
 
 #[test]
 fn python_suite() {
-    let lib = library();
+    let lib = lib_dir().join("libparfor.so");
     let python = std::env::var("PARFOR_PYTHON").unwrap_or_else(|_| "python3".to_string());
     // target/<profile>/libparfor.so or target/<profile>/deps/libparfor.so.
     let target_dir = lib

@@ -71,7 +71,23 @@ enum Level {
 
 #[cfg(target_arch = "x86_64")]
 fn level() -> Level {
-    // std caches the CPUID results; each check is an atomic load.
+    use std::sync::atomic::{AtomicU8, Ordering};
+    // 0: not yet detected; else 1 + the level. One load per kernel call instead of
+    // four feature checks (a block is a few hundred cycles of work, so this matters).
+    static LEVEL: AtomicU8 = AtomicU8::new(0);
+    match LEVEL.load(Ordering::Relaxed) {
+        1 => return Level::V4,
+        2 => return Level::V3,
+        3 => return Level::Base,
+        _ => {}
+    }
+    let level = detect();
+    LEVEL.store(level as u8 + 1, Ordering::Relaxed);
+    level
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect() -> Level {
     if std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512bw")
         && std::arch::is_x86_feature_detected!("avx512vl")

@@ -59,11 +59,16 @@ fn lookup() -> usize {
     1
 }
 
+/// The symbol name, NUL-terminated. A byte string rather than a `c"..."` literal:
+/// the cbindgen that maturin bundles cannot parse C-string literals.
+#[cfg(not(miri))]
+const NAME: &[u8] = b"omp_in_parallel\0";
+
 #[cfg(not(miri))]
 fn lookup() -> usize {
     // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads the
     // loaded objects' symbol tables.
-    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"omp_in_parallel".as_ptr()) };
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, NAME.as_ptr().cast()) };
     if p.is_null() {
         1
     } else {

@@ -14,11 +14,16 @@ pub fn root() -> PathBuf {
 /// (target/<profile>, the parent of the test binary's deps/ directory).
 pub fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>")
-        .to_path_buf();
+    let deps = exe.parent().expect("target/<profile>/deps/<test>");
+    let profile = deps.parent().expect("target/<profile>/deps");
+    // deps/ holds the libraries this cargo invocation built. target/<profile> holds
+    // copies that only `cargo build` refreshes, so they may be stale during
+    // `cargo test`; use them only when deps/ has none.
+    let dir = if deps.join("libparfor.so").exists() && deps.join("libparfor.a").exists() {
+        deps.to_path_buf()
+    } else {
+        profile.to_path_buf()
+    };
     assert!(
         dir.join("libparfor.so").exists() && dir.join("libparfor.a").exists(),
         "libparfor.so and libparfor.a not found in {}",
