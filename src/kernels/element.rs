@@ -10,6 +10,8 @@ pub trait Element:
 {
     /// The runtime dtype of this type.
     const DTYPE: DType;
+    /// True for f32 and f64, whose arithmetic is not associative.
+    const IS_FLOAT: bool;
     /// Additive identity.
     const ZERO: Self;
     /// Multiplicative identity (and the "true" of logical reductions).
@@ -52,6 +54,7 @@ macro_rules! int_element {
     ($($t:ty => $d:ident),*) => {$(
         impl Element for $t {
             const DTYPE: DType = DType::$d;
+            const IS_FLOAT: bool = false;
             const ZERO: Self = 0;
             const ONE: Self = 1;
             const ALL_ONES: Self = !0;
@@ -79,6 +82,7 @@ macro_rules! float_element {
     ($($t:ident => $d:ident),*) => {$(
         impl Element for $t {
             const DTYPE: DType = DType::$d;
+            const IS_FLOAT: bool = true;
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const ALL_ONES: Self = $t::NAN;

