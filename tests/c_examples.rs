@@ -172,3 +172,35 @@ fn examples_export_only_main() {
         );
     }
 }
+
+/// omp_compare.c (with its OpenMP kernels in omp_kernels.c) built as a C user would,
+/// `cc -fopenmp` against libparfor.so and libparfor.a: it must report that parfor and
+/// OpenMP agree on every workload. Its timings are printed, never asserted.
+fn check_omp_compare(link: Link) {
+    require("cc", "gcc");
+    let dir = scratch(&format!("c_examples/{link:?}"));
+    let exe = dir.join("omp_compare");
+    let sources = [
+        root().join("c_examples").join("omp_compare.c"),
+        root().join("c_examples").join("omp_kernels.c"),
+    ];
+    let mut flags = STRICT_C99.to_vec();
+    flags.push("-fopenmp");
+    compile_c("cc", &sources, &exe, &flags, link);
+    let out = run_stdout(&exe, &[], &[]);
+    println!("{out}");
+    assert_contains(
+        &out,
+        "omp_compare: parfor and OpenMP agree on every workload",
+    );
+}
+
+#[test]
+fn omp_compare_shared() {
+    check_omp_compare(Link::Shared);
+}
+
+#[test]
+fn omp_compare_static() {
+    check_omp_compare(Link::Static);
+}
