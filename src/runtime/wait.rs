@@ -26,7 +26,7 @@ const SPINS_PER_CLOCK_READ: u32 = 64;
 /// TBB worker, another pool. With 4096 spins between yields the comparison measured
 /// bimodal calls of 87-230 us whenever the leader and its worker were queued on the
 /// same CPU; a sched_yield with nobody else runnable costs well under a microsecond.
-const SPINS_PER_YIELD: u32 = 128;
+pub(crate) const SPINS_PER_YIELD: u32 = 128;
 
 /// A word that threads wait on, with the flag that says whether anyone is parked.
 #[derive(Default)]
@@ -61,12 +61,18 @@ impl WaitWord {
 
     /// Waits until `done(value)` holds and returns that value. `done` may also look
     /// at other state, provided its writers call [`WaitWord::nudge`] afterwards.
-    pub(crate) fn wait_until(&self, policy: WaitPolicy, done: impl Fn(u32) -> bool) -> u32 {
+    /// `yield_every`: spins between yields of the CPU while spinning.
+    pub(crate) fn wait_until(
+        &self,
+        policy: WaitPolicy,
+        yield_every: u32,
+        done: impl Fn(u32) -> bool,
+    ) -> u32 {
         let v = self.load();
         if done(v) {
             return v;
         }
-        if let Some(v) = self.spin(policy, &done) {
+        if let Some(v) = self.spin(policy, yield_every, &done) {
             return v;
         }
         self.sleeping.store(true, Ordering::SeqCst);
@@ -82,7 +88,12 @@ impl WaitWord {
     }
 
     /// The spin phase; `None` when it ran out without `done`.
-    fn spin(&self, policy: WaitPolicy, done: &impl Fn(u32) -> bool) -> Option<u32> {
+    fn spin(
+        &self,
+        policy: WaitPolicy,
+        yield_every: u32,
+        done: &impl Fn(u32) -> bool,
+    ) -> Option<u32> {
         let limit = match policy {
             WaitPolicy::Passive => return None,
             WaitPolicy::Active => None,
@@ -98,7 +109,7 @@ impl WaitWord {
             }
             std::hint::spin_loop();
             spins = spins.wrapping_add(1);
-            if spins % SPINS_PER_YIELD == 0 {
+            if spins % yield_every == 0 {
                 std::thread::yield_now();
             }
             if let Some(limit) = limit {
