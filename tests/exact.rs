@@ -2,7 +2,10 @@
 //! independent big-integer reference and against Python's `math.fsum`, bitwise identity
 //! across team sizes and schedules, merging states in any order, and every bad input.
 
-use std::ffi::{c_void, CStr};
+mod common;
+
+use common::{last_error, opts, Rng};
+use std::ffi::c_void;
 use std::process::Command;
 
 use parfor::ffi::exact::*;
@@ -17,19 +20,7 @@ const SCHEDULES: [parfor_schedule; 4] = [
 const F32: i32 = parfor_dtype::PARFOR_F32 as i32;
 const F64: i32 = parfor_dtype::PARFOR_F64 as i32;
 
-/// splitmix64, so that failures reproduce.
-struct Rng(u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
     /// A finite f64 with random sign and fraction and a biased exponent in `exps`.
     fn f64_in(&mut self, exps: std::ops::Range<u64>) -> f64 {
         let exp = exps.start + self.below(exps.end - exps.start);
@@ -41,26 +32,6 @@ impl Rng {
         let r = self.next();
         f32::from_bits((r as u32 & (1 << 31)) | exp << 23 | ((r >> 40) as u32 & 0x7F_FFFF))
     }
-}
-
-fn opts(threads: usize, schedule: parfor_schedule, chunk: usize) -> parfor_options {
-    let mut o = std::mem::MaybeUninit::<parfor_options>::uninit();
-    // SAFETY: parfor_options_init writes the whole struct.
-    let mut o = unsafe {
-        parfor_options_init(o.as_mut_ptr());
-        o.assume_init()
-    };
-    o.num_threads = threads;
-    o.schedule = schedule as i32;
-    o.chunk = chunk;
-    o
-}
-
-fn last_error() -> String {
-    // SAFETY: parfor_last_error returns a valid NUL-terminated string.
-    unsafe { CStr::from_ptr(parfor_last_error()) }
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// The two float types, for tests written once.

@@ -21,7 +21,10 @@
 //! arguments call for (the header does not rank them; with a single invalid argument
 //! this is the exact status), leave the output untouched and set a message.
 
-use std::ffi::{c_void, CStr};
+mod common;
+
+use common::{last_error, Rng};
+use std::ffi::c_void;
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -32,31 +35,6 @@ use proptest::test_runner::TestCaseError;
 
 /// Every fixed-point value below is a multiple of 2^-FIX_BITS.
 const FIX_BITS: i32 = 72;
-
-/// splitmix64: test data is generated from a proptest-chosen seed rather than shrunk
-/// element by element, which keeps 70,000-element cases cheap.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn last_error() -> String {
-    // SAFETY: parfor_last_error never returns NULL; the text is copied at once.
-    unsafe { CStr::from_ptr(parfor_last_error()) }
-        .to_string_lossy()
-        .into_owned()
-}
 
 // ---------------------------------------------------------------------------------
 // Options.

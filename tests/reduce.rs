@@ -2,7 +2,10 @@
 //! 2, 7, 1000 and 1e6+3, for team sizes 1..4 and every schedule; floating-point results
 //! bitwise identical across team sizes 1, 2, 3, 4, 7 and schedules.
 
-use std::ffi::{c_void, CStr};
+mod common;
+
+use common::{last_error, opts, Rng};
+use std::ffi::c_void;
 
 use parfor::ffi::*;
 
@@ -13,41 +16,6 @@ const SCHEDULES: [parfor_schedule; 4] = [
     parfor_schedule::PARFOR_SCHEDULE_DYNAMIC,
     parfor_schedule::PARFOR_SCHEDULE_GUIDED,
 ];
-
-/// splitmix64: a tiny deterministic generator, so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn opts(threads: usize, schedule: parfor_schedule, chunk: usize) -> parfor_options {
-    let mut o = std::mem::MaybeUninit::<parfor_options>::uninit();
-    // SAFETY: parfor_options_init writes the whole struct.
-    let mut o = unsafe {
-        parfor_options_init(o.as_mut_ptr());
-        o.assume_init()
-    };
-    o.num_threads = threads;
-    o.schedule = schedule as i32;
-    o.chunk = chunk;
-    o
-}
-
-fn last_error() -> String {
-    // SAFETY: parfor_last_error returns a valid NUL-terminated string.
-    unsafe { CStr::from_ptr(parfor_last_error()) }
-        .to_string_lossy()
-        .into_owned()
-}
 
 /// Calls parfor_reduce and returns the status and the value written (or the sentinel).
 fn reduce_raw<T: Copy>(

@@ -133,3 +133,49 @@ pub fn have(tool: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+/// splitmix64: a tiny deterministic generator, so that test data and failures
+/// reproduce from a seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A value in 0..n (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Options as a C caller makes them: `parfor_options_init`, then the three fields.
+pub fn opts(
+    threads: usize,
+    schedule: parfor::ffi::parfor_schedule,
+    chunk: usize,
+) -> parfor::ffi::parfor_options {
+    let mut o = std::mem::MaybeUninit::<parfor::ffi::parfor_options>::uninit();
+    // SAFETY: parfor_options_init writes the whole struct.
+    let mut o = unsafe {
+        parfor::ffi::parfor_options_init(o.as_mut_ptr());
+        o.assume_init()
+    };
+    o.num_threads = threads;
+    o.schedule = schedule as i32;
+    o.chunk = chunk;
+    o
+}
+
+/// This thread's `parfor_last_error()`, copied.
+pub fn last_error() -> String {
+    // SAFETY: parfor_last_error never returns NULL and the text is copied at once.
+    unsafe { std::ffi::CStr::from_ptr(parfor::ffi::parfor_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
