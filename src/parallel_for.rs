@@ -1,12 +1,10 @@
 //! Parallel loops over an index range with OpenMP's schedules.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
 use crate::error::Error;
 use crate::runtime;
-use crate::schedule::{Chunker, Options};
+use crate::schedule::{Cancel, Chunker, Options};
 
 /// Calls `body` with disjoint sub-ranges that together cover `range`, each index
 /// exactly once, on a team of threads (the caller included), following the options'
@@ -29,28 +27,22 @@ pub fn parallel_for<E: Send>(
         return Ok(());
     }
     let chunker = Chunker::new(n, opts.schedule(), opts.chunk());
-    let stop = AtomicBool::new(false);
-    let failure: Mutex<Option<(Range<usize>, E)>> = Mutex::new(None);
+    let cancel = Cancel::new();
     runtime::fork_join(opts.num_threads(), n, &|tid, team| {
         chunker.for_each(tid, team, |r| {
-            if stop.load(Ordering::Relaxed) {
+            if cancel.stopped() {
                 return false;
             }
             let r = range.start + r.start..range.start + r.end;
             match body(r.clone()) {
                 Ok(()) => true,
                 Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
-                    let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
-                    f.get_or_insert((r, e));
+                    cancel.fail(r, e);
                     false
                 }
             }
         })
     })
     .map_err(Error::widen)?;
-    match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some((range, cause)) => Err(Error::Cancelled { range, cause }),
-        None => Ok(()),
-    }
+    cancel.into_result()
 }

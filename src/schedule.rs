@@ -7,9 +7,12 @@
 //! result.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crossbeam_utils::CachePadded;
+
+use crate::error::Error;
 
 /// How iterations are shared out, as OpenMP's `schedule` clause.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -171,6 +174,45 @@ impl Chunker {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Cancellation shared by the threads of one loop or user reduction: the flag that
+/// stops ranges not yet started, and the first failure recorded.
+pub(crate) struct Cancel<E> {
+    stop: AtomicBool,
+    failure: Mutex<Option<(Range<usize>, E)>>,
+}
+
+impl<E> Cancel<E> {
+    pub(crate) fn new() -> Self {
+        Cancel {
+            stop: AtomicBool::new(false),
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// True once a callback has failed: ranges not yet started must be skipped.
+    pub(crate) fn stopped(&self) -> bool {
+        // Relaxed: only a hint to stop early; the failure itself is read after the
+        // join, which orders it.
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Records that the callback for `range` failed with `cause` (the first failure
+    /// recorded wins) and stops the ranges not yet started.
+    pub(crate) fn fail(&self, range: Range<usize>, cause: E) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        f.get_or_insert((range, cause));
+    }
+
+    /// After the join: `Err(Cancelled)` with the recorded failure, if any.
+    pub(crate) fn into_result(self) -> Result<(), Error<E>> {
+        match self.failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some((range, cause)) => Err(Error::Cancelled { range, cause }),
+            None => Ok(()),
         }
     }
 }

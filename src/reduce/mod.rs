@@ -196,10 +196,13 @@ fn block_partials<P: Copy + Send + Sync>(
 ) -> Vec<P> {
     let blocks = len.div_ceil(block);
     let mut parts = vec![fill; blocks];
-    if blocks == 1 || !parallel {
+    let serial = |parts: &mut [P]| {
         for (b, p) in parts.iter_mut().enumerate() {
             *p = kernel(b * block..((b + 1) * block).min(len));
         }
+    };
+    if blocks == 1 || !parallel {
+        serial(&mut parts);
         return parts;
     }
     let slots = Slots::new(&mut parts);
@@ -220,9 +223,7 @@ fn block_partials<P: Copy + Send + Sync>(
     if let Err(e) = ran {
         // The team could not start a worker: compute here rather than fail.
         eprintln!("parfor: {e}; reducing on the calling thread");
-        for (b, p) in parts.iter_mut().enumerate() {
-            *p = kernel(b * block..((b + 1) * block).min(len));
-        }
+        serial(&mut parts);
     }
     parts
 }

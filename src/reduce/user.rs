@@ -8,13 +8,11 @@
 //! or schedule, even for a non-commutative combine or floating-point state.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
 use super::Slots;
 use crate::error::Error;
 use crate::runtime;
-use crate::schedule::{static_block, Chunker, Options};
+use crate::schedule::{static_block, Cancel, Chunker, Options};
 
 /// Most blocks a user reduction is cut into: enough for dynamic balancing on any
 /// team parfor targets, few enough that the per-block fold and combine calls (a few
@@ -63,15 +61,14 @@ fn reduce_blocks<A: Send, E: Send>(
     };
     let mut parts: Vec<Option<A>> = (0..blocks).map(|_| None).collect();
     let slots = Slots::new(&mut parts);
-    let stop = AtomicBool::new(false);
-    let failure: Mutex<Option<(Range<usize>, E)>> = Mutex::new(None);
+    let cancel = Cancel::new();
     // The chunk is given in iterations; convert it to whole blocks.
     let chunk_blocks = opts.chunk().div_ceil(n.div_ceil(blocks));
     let chunker = Chunker::new(blocks, opts.schedule(), chunk_blocks);
     runtime::fork_join(opts.num_threads(), blocks, &|tid, team| {
         chunker.for_each(tid, team, |bs| {
             for b in bs {
-                if stop.load(Ordering::Relaxed) {
+                if cancel.stopped() {
                     return false;
                 }
                 let r = bounds(b);
@@ -81,9 +78,7 @@ fn reduce_blocks<A: Send, E: Send>(
                     // `parts` stays borrowed by `slots` until fork_join returns.
                     Ok(()) => unsafe { slots.write(b, Some(acc)) },
                     Err(e) => {
-                        stop.store(true, Ordering::Relaxed);
-                        let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
-                        f.get_or_insert((r, e));
+                        cancel.fail(r, e);
                         return false;
                     }
                 }
@@ -92,9 +87,7 @@ fn reduce_blocks<A: Send, E: Send>(
         })
     })
     .map_err(Error::widen)?;
-    if let Some((range, cause)) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(Error::Cancelled { range, cause });
-    }
+    cancel.into_result()?;
     // Level-by-level pairwise tree, as `super::tree_combine`, on owned accumulators.
     let mut level: Vec<A> = parts
         .into_iter()
