@@ -165,43 +165,59 @@ fn bit_xor_imp<T: Element, const N: usize>(x: &[T]) -> T {
     fold_lanes::<T, N>(x, T::ZERO, T::bit_xor)
 }
 
-/// Lane step of min: a NaN sticks in its lane, otherwise the smaller value.
+/// Min or max of a non-empty `x` with OpenMP's meaning plus NaN propagation: the
+/// first NaN of `x` if it has one, else the extreme value, the first among equals
+/// in lane order (this only matters for -0.0 and +0.0).
+///
+/// `better(v, m)` is `v < m` for min and `v > m` for max. The value lanes step with
+/// `if better(v, m) { v } else { m }`, which is exactly one `minpd`/`maxpd` (those
+/// return their second operand when either is NaN, so NaNs are skipped there). A
+/// second set of lanes adds up the elements only to see whether a NaN went by: one
+/// more add per register, where a NaN-sticky select costs three operations (measured
+/// 0.077 against 0.042 ns per f64 from L1). The sum can also turn NaN without a NaN
+/// in the input (inf + -inf); then the block is scanned and, finding no NaN, the
+/// lane result stands.
 #[inline(always)]
-fn min_step<T: Element>(m: T, v: T) -> T {
-    if v < m || v.is_nan() {
-        v
-    } else {
-        m
+fn extreme_lanes<T: Element, const N: usize>(x: &[T], better: impl Fn(T, T) -> bool) -> T {
+    if !T::IS_FLOAT {
+        // Integers: exact in any order, so let the compiler pick the layout.
+        return x[1..]
+            .iter()
+            .fold(x[0], |m, &v| if better(v, m) { v } else { m });
     }
-}
-
-#[inline(always)]
-fn max_step<T: Element>(m: T, v: T) -> T {
-    if v > m || v.is_nan() {
-        v
-    } else {
-        m
+    let mut acc = [x[0]; N];
+    // Lane j is NaN once a NaN went through it (or inf met -inf); which NaN does not
+    // matter, as the answer is then looked up in `x`.
+    let mut probe = [T::ZERO; N];
+    let step = |acc: &mut [T; N], probe: &mut [T; N], c: &[T]| {
+        for j in 0..c.len() {
+            let v = c[j];
+            acc[j] = if better(v, acc[j]) { v } else { acc[j] };
+            probe[j] = probe[j].add(v);
+        }
+    };
+    let mut chunks = x.chunks_exact(N);
+    for c in &mut chunks {
+        let c: &[T; N] = c.try_into().expect("chunks_exact yields N elements");
+        step(&mut acc, &mut probe, c);
     }
+    step(&mut acc, &mut probe, chunks.remainder());
+    if probe.iter().any(|v| v.is_nan()) {
+        if let Some(&v) = x.iter().find(|v| v.is_nan()) {
+            return v;
+        }
+    }
+    lane_tree(acc, |a, b| if better(b, a) { b } else { a })
 }
 
 #[inline(always)]
 fn min_imp<T: Element, const N: usize>(x: &[T]) -> T {
-    let m = fold_lanes::<T, N>(x, x[0], min_step);
-    if m.is_nan() {
-        first_nan(x)
-    } else {
-        m
-    }
+    extreme_lanes::<T, N>(x, |v, m| v < m)
 }
 
 #[inline(always)]
 fn max_imp<T: Element, const N: usize>(x: &[T]) -> T {
-    let m = fold_lanes::<T, N>(x, x[0], max_step);
-    if m.is_nan() {
-        first_nan(x)
-    } else {
-        m
-    }
+    extreme_lanes::<T, N>(x, |v, m| v > m)
 }
 
 /// The first NaN of `x` (its payload preserved), which must contain one.

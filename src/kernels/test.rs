@@ -60,3 +60,39 @@ fn dot_and_bits() {
     assert!(all_nonzero(&[1.0f32, f32::NAN]));
     assert!(!any_nonzero(&[0.0f32, -0.0]));
 }
+
+#[test]
+fn infinities_of_both_signs_are_not_taken_for_nan() {
+    // Lane 0 sees +inf then -inf, so its NaN probe turns NaN without a NaN in x.
+    let mut x = vec![2.0f32; 200];
+    x[0] = f32::INFINITY;
+    x[64] = f32::NEG_INFINITY;
+    x[130] = -5.0;
+    assert_eq!(min(&x), f32::NEG_INFINITY);
+    assert_eq!(max(&x), f32::INFINITY);
+    assert_eq!(argmin(&x), (f32::NEG_INFINITY, 64));
+    let y: Vec<f64> = (0..100)
+        .map(|i| if i % 2 == 0 { f64::MAX } else { 1.0 })
+        .collect();
+    assert_eq!(min(&y), 1.0);
+    assert_eq!(max(&y), f64::MAX);
+}
+
+#[test]
+fn min_max_match_a_serial_scan_with_signed_zeros() {
+    // Every lane count and remainder; -0.0 and +0.0 compare equal, so the first one
+    // in lane order wins, and the value must equal a serial scan's numerically.
+    for n in 1..300 {
+        let x: Vec<f64> = (0..n)
+            .map(|i| match (i * 37) % 11 {
+                0 => -0.0,
+                1 => 0.0,
+                k => (k as f64 - 5.0) * 0.25,
+            })
+            .collect();
+        let lo = x.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(min(&x), lo, "n = {n}");
+        assert_eq!(max(&x), hi, "n = {n}");
+    }
+}
