@@ -220,13 +220,6 @@ fn max_imp<T: Element, const N: usize>(x: &[T]) -> T {
     extreme_lanes::<T, N>(x, |v, m| v > m)
 }
 
-/// The first NaN of `x` (its payload preserved), which must contain one.
-fn first_nan<T: Element>(x: &[T]) -> T {
-    *x.iter()
-        .find(|v| v.is_nan())
-        .expect("a lane saw a NaN, so the slice has one")
-}
-
 #[inline(always)]
 fn dot_imp<T: Element, const N: usize>(a: &[T], b: &[T]) -> T {
     assert_eq!(a.len(), b.len());

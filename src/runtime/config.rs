@@ -32,6 +32,9 @@ pub struct Config {
     pub wait: WaitPolicy,
     /// PARFOR_NESTED=1: use the team from inside OpenMP regions and parfor bodies.
     pub nested: bool,
+    /// CPUs this process may run on (affinity mask and cgroup quota), whatever the
+    /// environment says about team sizes.
+    pub cpus: usize,
 }
 
 /// The configuration, read from the environment on first use.
@@ -47,7 +50,8 @@ pub fn config() -> &'static Config {
 /// Builds the configuration from an environment lookup; `warn` receives the message
 /// for each malformed value. Separate from `config` so that tests can feed it.
 pub fn from_env(get: &dyn Fn(&str) -> Option<String>, warn: &mut dyn FnMut(String)) -> Config {
-    let default_threads = team_size_from_env(get, warn).unwrap_or_else(machine_threads);
+    let cpus = machine_threads();
+    let default_threads = team_size_from_env(get, warn).unwrap_or(cpus);
     let policy = match get("PARFOR_WAIT_POLICY") {
         Some(v) => Some(("PARFOR_WAIT_POLICY", v)),
         None => get("OMP_WAIT_POLICY").map(|v| ("OMP_WAIT_POLICY", v)),
@@ -88,6 +92,7 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>, warn: &mut dyn FnMut(Strin
         default_threads,
         wait,
         nested,
+        cpus,
     }
 }
 

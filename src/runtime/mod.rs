@@ -19,6 +19,7 @@
 
 pub mod config;
 mod omp;
+mod placement;
 mod team;
 mod wait;
 
@@ -215,7 +216,10 @@ static POOL: ForkSlot<rayon::ThreadPool> = ForkSlot::new();
 fn team() -> Result<&'static Team, Error> {
     TEAM.get(|| {
         register_fork_handler();
-        Ok(Team::new_leaked(config::config().wait))
+        Ok(Team::new_leaked(
+            config::config().wait,
+            config::config().cpus,
+        ))
     })
 }
 

@@ -27,12 +27,13 @@
 
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use crossbeam_utils::CachePadded;
 
 use super::config::WaitPolicy;
+use super::placement;
 use super::wait::{WaitWord, SPINS_PER_YIELD};
 
 /// The leader, once its own part is done, yields much sooner than an idle worker: a
@@ -55,6 +56,9 @@ struct JobPtr(*const Job<'static>);
 struct Mailbox {
     signal: WaitWord,
     job: UnsafeCell<JobPtr>,
+    /// The CPU the leader ran on when it posted the job, or -1 when the worker need
+    /// not avoid it (see `placement`).
+    leader_cpu: AtomicI32,
 }
 
 /// One worker: its mailbox, and the epoch of the last job it finished, on its own
@@ -75,6 +79,9 @@ pub(crate) struct Team {
     panicked: AtomicBool,
     panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
     policy: WaitPolicy,
+    /// CPUs the process may use: a team larger than this cannot avoid sharing them,
+    /// so its workers do not try to move off the leader's CPU.
+    cpus: usize,
 }
 
 struct LeaderState {
@@ -101,7 +108,7 @@ impl Drop for BusyGuard<'_> {
 impl Team {
     /// A team with no workers yet, leaked: worker threads borrow it for the life of
     /// the process (and in a forked child it must never be dropped; see `mod.rs`).
-    pub(crate) fn new_leaked(policy: WaitPolicy) -> &'static Team {
+    pub(crate) fn new_leaked(policy: WaitPolicy, cpus: usize) -> &'static Team {
         Box::leak(Box::new(Team {
             busy: CachePadded::new(AtomicBool::new(false)),
             leader_wait: CachePadded::new(WaitWord::default()),
@@ -112,6 +119,7 @@ impl Team {
             panicked: AtomicBool::new(false),
             panic: Mutex::new(None),
             policy,
+            cpus,
         }))
     }
 
@@ -139,10 +147,17 @@ impl Team {
         leader.epoch = leader.epoch.wrapping_add(1);
         let epoch = leader.epoch;
         let team = &leader.workers[..k - 1];
+        let cpu = if k <= self.cpus {
+            placement::current_cpu()
+        } else {
+            -1
+        };
         for w in team {
             // SAFETY: the worker is idle: the previous leader saw its `done` reach the
             // previous epoch (or it never ran a job); see the module docs.
             unsafe { *w.mailbox.job.get() = JobPtr(erased) };
+            // Relaxed: published with the job by the signal store below.
+            w.mailbox.leader_cpu.store(cpu, Ordering::Relaxed);
             w.mailbox.signal.store_and_wake(epoch);
         }
         let mine = catch_unwind(AssertUnwindSafe(|| job(0)));
@@ -174,6 +189,7 @@ impl Team {
                     job: UnsafeCell::new(JobPtr(
                         std::ptr::null::<fn(usize)>() as *const Job<'static>
                     )),
+                    leader_cpu: AtomicI32::new(-1),
                 }),
                 // A new worker has "finished" every epoch up to now.
                 done: CachePadded::new(AtomicU32::new(leader.epoch)),
@@ -198,6 +214,10 @@ impl Team {
                 .mailbox
                 .signal
                 .wait_until(self.policy, SPINS_PER_YIELD, |v| v != seen);
+            let avoid = me.mailbox.leader_cpu.load(Ordering::Relaxed);
+            if avoid >= 0 && placement::current_cpu() == avoid {
+                placement::move_off(avoid);
+            }
             // SAFETY: a new signal was observed (acquire), so the leader's write of the
             // mailbox is visible and stays unchanged until we store `done`.
             let JobPtr(job) = unsafe { *me.mailbox.job.get() };
