@@ -15,6 +15,13 @@
 //! other CPU it stays. The check costs one `sched_getcpu` (a read of the rseq area
 //! with glibc 2.35 and later); the move, a few microseconds, happens only when the
 //! scheduler co-located the two.
+//!
+//! The other CPU may be taken, though: beside OpenMP, libgomp's workers spin there
+//! for milliseconds after each region without yielding. A worker moved there runs
+//! only when the scheduler preempts them (measured: 3 ms per parfor call when SUM
+//! calls alternate with OpenMP regions). So a worker that was spinning, yet picked
+//! a job up late ([`STARVED_TICKS`]), goes back to its leader's CPU, where the leader
+//! yields to it while it waits, and stays there for [`BACKOFF_TICKS`].
 
 /// The CPU the calling thread runs on, or -1 where that cannot be known.
 pub(crate) fn current_cpu() -> i32 {
@@ -29,9 +36,47 @@ pub(crate) fn current_cpu() -> i32 {
     }
 }
 
+/// A cheap monotonic tick count for measuring how late a worker picks up a job:
+/// the TSC on x86-64 (a few nanoseconds, constant rate on every CPU this targets),
+/// nanoseconds from a process-wide origin elsewhere.
+pub(crate) fn ticks() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: rdtsc has no preconditions on x86-64.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        use std::sync::OnceLock;
+        use std::time::Instant;
+        static ORIGIN: OnceLock<Instant> = OnceLock::new();
+        ORIGIN.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    }
+}
+
+/// A spinning worker that picks up a job this many ticks after it was posted was
+/// kept off its CPU by another thread (about 50-100 us: a spinning worker normally
+/// sees a job within a microsecond; parked workers are not judged by this).
+pub(crate) const STARVED_TICKS: u64 = 200_000;
+/// After a worker was starved away from its leader's CPU, it stays beside the
+/// leader for this many ticks (about 0.1 s) instead of moving off again.
+pub(crate) const BACKOFF_TICKS: u64 = 300_000_000;
+
 /// Moves the calling thread off `cpu` if its affinity mask allows another CPU, then
 /// restores the mask. Returns whether it moved.
 pub(crate) fn move_off(cpu: i32) -> bool {
+    hop(cpu, false)
+}
+
+/// Moves the calling thread onto `cpu` if its affinity mask allows it, then restores
+/// the mask. Returns whether it moved.
+pub(crate) fn move_to(cpu: i32) -> bool {
+    hop(cpu, true)
+}
+
+/// Narrows the affinity mask to `cpu` alone (`onto`) or to every allowed CPU but
+/// `cpu`, which migrates the thread at once, then restores the mask.
+fn hop(cpu: i32, onto: bool) -> bool {
     #[cfg(target_os = "linux")]
     {
         let Ok(cpu) = usize::try_from(cpu) else {
@@ -47,21 +92,32 @@ pub(crate) fn move_off(cpu: i32) -> bool {
         if unsafe { libc::sched_getaffinity(0, set_size, &mut mask) } != 0 {
             return false;
         }
-        let mut away = mask;
-        // SAFETY: cpu < CPU_SETSIZE (checked above), the bound CPU_CLR needs;
-        // CPU_COUNT only reads the set.
-        let left = unsafe {
-            libc::CPU_CLR(cpu, &mut away);
-            libc::CPU_COUNT(&away)
+        // SAFETY: cpu < CPU_SETSIZE (checked above), the bound these macros need;
+        // they only read and write the sets passed.
+        let narrow = unsafe {
+            let allowed = libc::CPU_ISSET(cpu, &mask);
+            let mut narrow: libc::cpu_set_t = std::mem::zeroed();
+            if onto {
+                libc::CPU_SET(cpu, &mut narrow);
+            } else {
+                narrow = mask;
+                libc::CPU_CLR(cpu, &mut narrow);
+            }
+            let useful = if onto {
+                allowed
+            } else {
+                libc::CPU_COUNT(&narrow) > 0
+            };
+            if !useful {
+                return false;
+            }
+            narrow
         };
-        if left == 0 {
-            return false;
-        }
         // SAFETY: both masks are valid cpu_set_t values of `set_size` bytes. The first
-        // call migrates this thread to a CPU of `away`; the second only widens the
+        // call migrates this thread to a CPU of `narrow`; the second only widens the
         // mask again, which does not move it back.
         unsafe {
-            if libc::sched_setaffinity(0, set_size, &away) != 0 {
+            if libc::sched_setaffinity(0, set_size, &narrow) != 0 {
                 return false;
             }
             libc::sched_setaffinity(0, set_size, &mask);
@@ -70,7 +126,7 @@ pub(crate) fn move_off(cpu: i32) -> bool {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = cpu;
+        let _ = (cpu, onto);
         false
     }
 }

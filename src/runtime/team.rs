@@ -27,7 +27,7 @@
 
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crossbeam_utils::CachePadded;
@@ -59,6 +59,8 @@ struct Mailbox {
     /// The CPU the leader ran on when it posted the job, or -1 when the worker need
     /// not avoid it (see `placement`).
     leader_cpu: AtomicI32,
+    /// `placement::ticks()` when the leader posted the job.
+    posted: AtomicU64,
 }
 
 /// One worker: its mailbox, and the epoch of the last job it finished, on its own
@@ -147,10 +149,10 @@ impl Team {
         leader.epoch = leader.epoch.wrapping_add(1);
         let epoch = leader.epoch;
         let team = &leader.workers[..k - 1];
-        let cpu = if k <= self.cpus {
-            placement::current_cpu()
+        let (cpu, posted) = if k <= self.cpus {
+            (placement::current_cpu(), placement::ticks())
         } else {
-            -1
+            (-1, 0)
         };
         for w in team {
             // SAFETY: the worker is idle: the previous leader saw its `done` reach the
@@ -158,6 +160,7 @@ impl Team {
             unsafe { *w.mailbox.job.get() = JobPtr(erased) };
             // Relaxed: published with the job by the signal store below.
             w.mailbox.leader_cpu.store(cpu, Ordering::Relaxed);
+            w.mailbox.posted.store(posted, Ordering::Relaxed);
             w.mailbox.signal.store_and_wake(epoch);
         }
         let mine = catch_unwind(AssertUnwindSafe(|| job(0)));
@@ -190,6 +193,7 @@ impl Team {
                         std::ptr::null::<fn(usize)>() as *const Job<'static>
                     )),
                     leader_cpu: AtomicI32::new(-1),
+                    posted: AtomicU64::new(0),
                 }),
                 // A new worker has "finished" every epoch up to now.
                 done: CachePadded::new(AtomicU32::new(leader.epoch)),
@@ -209,14 +213,27 @@ impl Team {
 
     fn worker_main(&'static self, me: &'static Worker, index: usize, start: u32) {
         let mut seen = start;
+        // Until when (in ticks) this worker stays beside its leader; see `placement`.
+        let mut stay_until = 0;
         loop {
-            seen = me
+            let parked;
+            (seen, parked) = me
                 .mailbox
                 .signal
                 .wait_until(self.policy, SPINS_PER_YIELD, |v| v != seen);
-            let avoid = me.mailbox.leader_cpu.load(Ordering::Relaxed);
-            if avoid >= 0 && placement::current_cpu() == avoid {
-                placement::move_off(avoid);
+            let leader_cpu = me.mailbox.leader_cpu.load(Ordering::Relaxed);
+            if leader_cpu >= 0 {
+                let now = placement::ticks();
+                let here = placement::current_cpu();
+                let late = now.saturating_sub(me.mailbox.posted.load(Ordering::Relaxed));
+                if here == leader_cpu {
+                    if now >= stay_until {
+                        placement::move_off(leader_cpu);
+                    }
+                } else if !parked && late > placement::STARVED_TICKS {
+                    stay_until = now + placement::BACKOFF_TICKS;
+                    placement::move_to(leader_cpu);
+                }
             }
             // SAFETY: a new signal was observed (acquire), so the leader's write of the
             // mailbox is visible and stays unchanged until we store `done`.

@@ -59,21 +59,22 @@ impl WaitWord {
         }
     }
 
-    /// Waits until `done(value)` holds and returns that value. `done` may also look
-    /// at other state, provided its writers call [`WaitWord::nudge`] afterwards.
-    /// `yield_every`: spins between yields of the CPU while spinning.
+    /// Waits until `done(value)` holds and returns that value, and whether this
+    /// thread parked on the way. `done` may also look at other state, provided its
+    /// writers call [`WaitWord::nudge`] afterwards. `yield_every`: spins between
+    /// yields of the CPU while spinning.
     pub(crate) fn wait_until(
         &self,
         policy: WaitPolicy,
         yield_every: u32,
         done: impl Fn(u32) -> bool,
-    ) -> u32 {
+    ) -> (u32, bool) {
         let v = self.load();
         if done(v) {
-            return v;
+            return (v, false);
         }
         if let Some(v) = self.spin(policy, yield_every, &done) {
-            return v;
+            return (v, false);
         }
         self.sleeping.store(true, Ordering::SeqCst);
         let v = loop {
@@ -84,7 +85,7 @@ impl WaitWord {
             atomic_wait::wait(&self.word, v);
         };
         self.sleeping.store(false, Ordering::Relaxed);
-        v
+        (v, true)
     }
 
     /// The spin phase; `None` when it ran out without `done`.
