@@ -11,11 +11,19 @@
  * `cargo run --release -p parfor-compare`, whose driver calls the pfk_* functions
  * below and the ompk_* ones in omp_kernels.c.
  *
+ * Built with -DPFK_LOOPS_ONLY=<tag>, only the parfor loops whose speed depends on
+ * the compiler of their C body (the sum of squares of reduce_with, the imbalanced
+ * loops) are compiled, named pfk_<tag>_... and without OpenMP: compare/ builds them
+ * so with clang (tag `clang`), to hold them against the clang OpenMP loops, since a
+ * runtime is only compared with another on the same body from the same compiler.
+ *
  * Exit status: 0 when every pair agrees, 1 otherwise. */
 #define _POSIX_C_SOURCE 199309L
 
 #include <math.h>
+#ifndef PFK_LOOPS_ONLY
 #include <omp.h>
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +34,18 @@
 #include "parfor.h"
 
 /* ---- the parfor side, with the signatures of omp_kernels.h ---- */
+
+/* PFK_LOOP_NAME(f): the name of the compiler-dependent loop pfk_f, or pfk_<tag>_f in
+ * the -DPFK_LOOPS_ONLY=<tag> build (two levels so that the tag is expanded first). */
+#ifdef PFK_LOOPS_ONLY
+#define PFK_PASTE(tag, f) pfk_##tag##_##f
+#define PFK_EXPAND(tag, f) PFK_PASTE(tag, f)
+#define PFK_LOOP_NAME(f) PFK_EXPAND(PFK_LOOPS_ONLY, f)
+#else
+#define PFK_LOOP_NAME(f) pfk_##f
+#endif
+
+#ifndef PFK_LOOPS_ONLY
 
 int pfk_sum_f64(const void *a, const void *b, size_t n, void *out) {
     (void)b;
@@ -71,6 +91,8 @@ int pfk_sum_i64(const void *a, const void *b, size_t n, void *out) {
     return (int)parfor_reduce(a, n, PARFOR_I64, PARFOR_SUM, NULL, out);
 }
 
+#endif /* !PFK_LOOPS_ONLY */
+
 /* The fold of the sum of squares: the loop body of ompk_sumsq_f64_plain, run by
  * parfor on each block of the fixed partition. */
 static int sumsq_fold(void *ctx, size_t begin, size_t end, void *acc) {
@@ -89,7 +111,7 @@ static void sumsq_combine(void *ctx, void *acc, const void *other) {
     *(double *)acc += *(const double *)other;
 }
 
-int pfk_sumsq_f64_reduce_with(const void *a, const void *b, size_t n, void *out) {
+int PFK_LOOP_NAME(sumsq_f64_reduce_with)(const void *a, const void *b, size_t n, void *out) {
     const double zero = 0.0;
     (void)b;
     return (int)parfor_reduce_with(0, n, &zero, sizeof zero, NULL, sumsq_fold, sumsq_combine,
@@ -112,13 +134,15 @@ static int imbalanced(double *out, size_t n, parfor_schedule schedule) {
     return (int)parfor_for(0, n, &opts, imbalanced_body, out);
 }
 
-int pfk_imbalanced_dynamic(double *out, size_t n) {
+int PFK_LOOP_NAME(imbalanced_dynamic)(double *out, size_t n) {
     return imbalanced(out, n, PARFOR_SCHEDULE_DYNAMIC);
 }
 
-int pfk_imbalanced_guided(double *out, size_t n) {
+int PFK_LOOP_NAME(imbalanced_guided)(double *out, size_t n) {
     return imbalanced(out, n, PARFOR_SCHEDULE_GUIDED);
 }
+
+#ifndef PFK_LOOPS_ONLY
 
 static int forkjoin_body(void *ctx, size_t begin, size_t end) {
     int *who = ctx;
@@ -409,3 +433,5 @@ int main(void) {
     printf("omp_compare: parfor and OpenMP agree on every workload\n");
     return 0;
 }
+
+#endif /* !PFK_LOOPS_ONLY */

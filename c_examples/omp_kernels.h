@@ -100,6 +100,13 @@ int pfk_imbalanced_guided(double *out, size_t n);
 /* parfor_for over 2 iterations with the default options. */
 int pfk_forkjoin2(int who[2]);
 
+/* The three loops above whose C body the compiler vectorises or not, compiled by
+ * clang (omp_compare.c with -DPFK_LOOPS_ONLY=clang; compare/ only), to be held
+ * against the clang OpenMP loops on the same body. */
+int pfk_clang_sumsq_f64_reduce_with(const void *a, const void *b, size_t n, void *out);
+int pfk_clang_imbalanced_dynamic(double *out, size_t n);
+int pfk_clang_imbalanced_guided(double *out, size_t n);
+
 /* ---- the same with oneTBB (tbb_kernels.cpp), built where its header exists ---- */
 
 /* double SUM, tbb::parallel_reduce with the 64-partial-sum loop of

@@ -11,6 +11,13 @@
 //!   driver loads at run time: libgomp and LLVM libomp cannot both be linked into one
 //!   binary. Skipped, with the reason passed on to the driver, where clang or libomp
 //!   is missing.
+//! - `omp_compare.c` again with clang, `-DPFK_LOOPS_ONLY=clang`: only the parfor
+//!   loops whose C body a compiler may vectorise (sum of squares through
+//!   reduce_with, the imbalanced loops), named `pfk_clang_*`, into
+//!   `libcompare_parfor_clang.a` (cfg `parfor_compare_clang_loops`). Their runtime
+//!   rows hold parfor against OpenMP on the same body from the same compiler; the
+//!   archive has no OpenMP and its `parfor_*` calls bind to the one parfor rlib, like
+//!   the gcc archive's. Skipped, with the reason passed on, where clang is missing.
 //! - `tbb_kernels.cpp` with oneTBB, where `<tbb/tbb.h>` exists (cfg `parfor_compare_tbb`).
 
 use std::path::{Path, PathBuf};
@@ -43,10 +50,12 @@ fn main() {
         include.join("parfor.h").display()
     );
     println!("cargo::rustc-check-cfg=cfg(parfor_compare_tbb)");
+    println!("cargo::rustc-check-cfg=cfg(parfor_compare_clang_loops)");
 
     build_gcc_openmp(&examples, &include);
     build_examples(&examples, &include);
     build_clang_openmp(&examples, &out);
+    build_parfor_clang_loops(&examples, &include);
     build_tbb(&examples);
     println!(
         "cargo:rustc-env=PARFOR_COMPARE_GCC_VERSION={}",
@@ -159,6 +168,48 @@ fn try_build_clang(examples: &Path, so: &Path) -> Result<(), String> {
                 .next()
                 .unwrap_or("")
         ))
+    }
+}
+
+/// The compiler-dependent parfor loops of omp_compare.c with clang and the flags of
+/// the clang OpenMP kernels, into `libcompare_parfor_clang.a`. Sets the cfg
+/// `parfor_compare_clang_loops`, or PARFOR_COMPARE_PARFOR_CLANG_NOTE saying why not.
+fn build_parfor_clang_loops(examples: &Path, include: &Path) {
+    let why = match Command::new("clang").arg("--version").output() {
+        Err(e) => Some(format!("clang not found ({e}); install clang")),
+        Ok(_) => {
+            let mut build = cc::Build::new();
+            build
+                .compiler("clang")
+                .std("c99")
+                .include(include)
+                .include(examples)
+                .file(examples.join("omp_compare.c"))
+                .define("PFK_LOOPS_ONLY", "clang")
+                .flag("-Wall")
+                .flag("-Wextra")
+                .opt_level(3);
+            for f in OPT_FLAGS {
+                build.flag(f);
+            }
+            build.flag(WIDE_VECTORS);
+            build.try_compile("compare_parfor_clang").err().map(|e| {
+                let e = e.to_string();
+                // One line: it goes into a rustc-env value.
+                let first = e.lines().next().unwrap_or("").to_string();
+                format!("clang failed on omp_compare.c: {first}")
+            })
+        }
+    };
+    match why {
+        None => {
+            println!("cargo:rustc-cfg=parfor_compare_clang_loops");
+            println!("cargo:rustc-env=PARFOR_COMPARE_PARFOR_CLANG_NOTE=");
+        }
+        Some(why) => {
+            println!("cargo:warning=parfor-clang columns skipped: {why}");
+            println!("cargo:rustc-env=PARFOR_COMPARE_PARFOR_CLANG_NOTE={why}");
+        }
     }
 }
 

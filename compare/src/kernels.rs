@@ -1,6 +1,7 @@
 //! The C kernels of `c_examples/omp_kernels.h`: the gcc/libgomp build and the
 //! parfor side linked into this binary, the clang/libomp build loaded from its shared
-//! object, and the oneTBB build where it was compiled.
+//! object, the clang build of parfor's compiler-dependent loops, and the oneTBB build
+//! where it was compiled.
 
 use std::ffi::{c_int, c_void, CStr, CString};
 
@@ -56,6 +57,16 @@ pub struct ParforKernels {
     pub imbalanced_dynamic: LoopFn,
     pub imbalanced_guided: LoopFn,
     pub forkjoin2: ForkJoinFn,
+}
+
+/// The parfor loops of omp_compare.c whose C body the compiler may vectorise,
+/// compiled by clang with the flags of the clang OpenMP kernels: the parfor side of
+/// the rows where parfor is held against clang/libomp on the same body.
+#[derive(Clone, Copy)]
+pub struct ParforClangKernels {
+    pub sumsq_f64_reduce_with: ReduceFn,
+    pub imbalanced_dynamic: LoopFn,
+    pub imbalanced_guided: LoopFn,
 }
 
 /// The oneTBB kernels.
@@ -178,6 +189,21 @@ mod gcc {
     }
 }
 
+#[cfg(parfor_compare_clang_loops)]
+mod parfor_clang {
+    use super::*;
+    extern "C" {
+        pub fn pfk_clang_sumsq_f64_reduce_with(
+            a: *const c_void,
+            b: *const c_void,
+            n: usize,
+            o: *mut c_void,
+        ) -> c_int;
+        pub fn pfk_clang_imbalanced_dynamic(out: *mut f64, n: usize) -> c_int;
+        pub fn pfk_clang_imbalanced_guided(out: *mut f64, n: usize) -> c_int;
+    }
+}
+
 #[cfg(parfor_compare_tbb)]
 mod tbb {
     use super::*;
@@ -229,6 +255,24 @@ pub fn parfor() -> ParforKernels {
         imbalanced_dynamic: gcc::pfk_imbalanced_dynamic,
         imbalanced_guided: gcc::pfk_imbalanced_guided,
         forkjoin2: gcc::pfk_forkjoin2,
+    }
+}
+
+/// The clang build of parfor's compiler-dependent loops, linked into this binary
+/// (its `parfor_*` calls go to the same parfor as the gcc side's), or why there is
+/// none.
+pub fn parfor_clang() -> Result<ParforClangKernels, &'static str> {
+    #[cfg(parfor_compare_clang_loops)]
+    {
+        Ok(ParforClangKernels {
+            sumsq_f64_reduce_with: parfor_clang::pfk_clang_sumsq_f64_reduce_with,
+            imbalanced_dynamic: parfor_clang::pfk_clang_imbalanced_dynamic,
+            imbalanced_guided: parfor_clang::pfk_clang_imbalanced_guided,
+        })
+    }
+    #[cfg(not(parfor_compare_clang_loops))]
+    {
+        Err(env!("PARFOR_COMPARE_PARFOR_CLANG_NOTE"))
     }
 }
 

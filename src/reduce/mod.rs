@@ -183,53 +183,64 @@ impl<P> Slots<P> {
     }
 }
 
-/// Runs `kernel` on every block of `0..len` (blocks of `block` elements) with the
-/// team and returns the partials in block order. `parallel` false keeps it on the
-/// caller.
-fn block_partials<P: Copy + Send + Sync>(
+/// Most blocks a calling-thread reduction can have: inputs below
+/// [`PARALLEL_MIN_BYTES`] span at most 6 blocks of [`MIN_BLOCK_BYTES`]. Their partials
+/// live on the stack, so a small reduction allocates nothing.
+const STACK_PARTS: usize = PARALLEL_MIN_BYTES.div_ceil(MIN_BLOCK_BYTES);
+
+/// Runs `kernel` on every block of `0..len` (blocks of `block` elements), on the
+/// team when `parallel`, and combines the partials with [`tree_combine`] in block
+/// order. `len` must be positive.
+fn reduce_blocks<P: Copy + Default + Send + Sync>(
     len: usize,
     block: usize,
     opts: &Options,
     parallel: bool,
-    fill: P,
     kernel: impl Fn(Range<usize>) -> P + Sync,
-) -> Vec<P> {
+    combine: impl FnMut(P, P) -> P,
+) -> P {
     let blocks = len.div_ceil(block);
-    let mut parts = vec![fill; blocks];
+    let range = |b: usize| b * block..((b + 1) * block).min(len);
     let serial = |parts: &mut [P]| {
         for (b, p) in parts.iter_mut().enumerate() {
-            *p = kernel(b * block..((b + 1) * block).min(len));
+            *p = kernel(range(b));
         }
     };
+    let mut stack = [P::default(); STACK_PARTS];
+    let mut heap = Vec::new();
+    let parts = if blocks <= STACK_PARTS {
+        &mut stack[..blocks]
+    } else {
+        heap.resize(blocks, P::default());
+        &mut heap[..]
+    };
     if blocks == 1 || !parallel {
-        serial(&mut parts);
-        return parts;
+        serial(parts);
+    } else {
+        let slots = Slots::new(parts);
+        let chunk_blocks = opts.chunk().div_ceil(block);
+        let chunker = Chunker::new(blocks, opts.schedule(), chunk_blocks);
+        let ran = runtime::fork_join(opts.num_threads(), blocks, &|tid, team| {
+            chunker.for_each(tid, team, |bs| {
+                for b in bs {
+                    // SAFETY: the chunker gives block b to exactly one thread, and
+                    // `parts` stays borrowed by `slots` until fork_join has returned.
+                    unsafe { slots.write(b, kernel(range(b))) };
+                }
+                true
+            })
+        });
+        if let Err(e) = ran {
+            // The team could not start a worker: compute here rather than fail.
+            eprintln!("parfor: {e}; reducing on the calling thread");
+            serial(parts);
+        }
     }
-    let slots = Slots::new(&mut parts);
-    let chunk_blocks = opts.chunk().div_ceil(block);
-    let chunker = Chunker::new(blocks, opts.schedule(), chunk_blocks);
-    let useful = if parallel { blocks } else { 1 };
-    let ran = runtime::fork_join(opts.num_threads(), useful, &|tid, team| {
-        chunker.for_each(tid, team, |bs| {
-            for b in bs {
-                let r = b * block..((b + 1) * block).min(len);
-                // SAFETY: the chunker gives block b to exactly one thread, and `parts`
-                // stays borrowed by `slots` until fork_join has returned.
-                unsafe { slots.write(b, kernel(r)) };
-            }
-            true
-        })
-    });
-    if let Err(e) = ran {
-        // The team could not start a worker: compute here rather than fail.
-        eprintln!("parfor: {e}; reducing on the calling thread");
-        serial(&mut parts);
-    }
-    parts
+    tree_combine(parts, combine).expect("a positive length has a block")
 }
 
 /// Reduces `data` blockwise with `kernel` and `combine`.
-fn blockwise<T: Element, P: Copy + Send + Sync>(
+fn blockwise<T: Element, P: Copy + Default + Send + Sync>(
     data: &[T],
     opts: &Options,
     kernel: impl Fn(&[T]) -> P + Sync,
@@ -241,11 +252,14 @@ fn blockwise<T: Element, P: Copy + Send + Sync>(
         return kernel(data);
     }
     let parallel = std::mem::size_of_val(data) >= PARALLEL_MIN_BYTES;
-    let fill = kernel(&data[..1]);
-    let mut parts = block_partials(data.len(), block, opts, parallel, fill, |r| {
-        kernel(&data[r])
-    });
-    tree_combine(&mut parts, combine).expect("non-empty input has a block")
+    reduce_blocks(
+        data.len(),
+        block,
+        opts,
+        parallel,
+        |r| kernel(&data[r]),
+        combine,
+    )
 }
 
 fn bad_op<T: Element>(op: ReduceOp) -> Error {
@@ -311,10 +325,14 @@ pub fn dot<T: Element>(a: &[T], b: &[T], opts: &Options) -> Result<T, Error> {
     let block = block_len(a.len(), std::mem::size_of::<T>());
     // Two inputs: count both towards the threshold.
     let parallel = 2 * std::mem::size_of_val(a) >= PARALLEL_MIN_BYTES;
-    let mut parts = block_partials(a.len(), block, opts, parallel, T::ZERO, |r| {
-        kernels::dot(&a[r.clone()], &b[r])
-    });
-    Ok(tree_combine(&mut parts, T::add).expect("non-empty input has a block"))
+    Ok(reduce_blocks(
+        a.len(),
+        block,
+        opts,
+        parallel,
+        |r| kernels::dot(&a[r.clone()], &b[r]),
+        T::add,
+    ))
 }
 
 /// A block's extreme value and its index.
@@ -331,12 +349,15 @@ fn arg_extreme<T: Element>(
     }
     let block = block_len(data.len(), std::mem::size_of::<T>());
     let parallel = std::mem::size_of_val(data) >= PARALLEL_MIN_BYTES;
-    let mut parts = block_partials(data.len(), block, opts, parallel, (data[0], 0), |r| {
-        kernels::offset(kernel(&data[r.clone()]), &r)
-    });
-    Ok(tree_combine(&mut parts, combine)
-        .expect("non-empty input has a block")
-        .1)
+    let (_, index) = reduce_blocks(
+        data.len(),
+        block,
+        opts,
+        parallel,
+        |r| kernels::offset(kernel(&data[r.clone()]), &r),
+        combine,
+    );
+    Ok(index)
 }
 
 /// Index of the minimum (the first among equal values; the first NaN if any).
