@@ -126,9 +126,16 @@ pub fn table(results: &[RowResult]) -> String {
             .targets
             .first()
             .and_then(|t| measured.iter().find(|m| m.label == t.subject));
+        // Wide enough for the longest label ("parfor-clang-reduce_with").
+        let w = measured
+            .iter()
+            .map(|m| m.label.len())
+            .max()
+            .unwrap_or(0)
+            .max(20);
         let _ = writeln!(
             s,
-            "   {:<20} {:>12} {:>25} {:>9} {:>11} {:>10}",
+            "   {:<w$} {:>12} {:>25} {:>9} {:>11} {:>10}",
             "implementation",
             "median",
             "q1 .. q3",
@@ -153,7 +160,7 @@ pub fn table(results: &[RowResult]) -> String {
             });
             let _ = writeln!(
                 s,
-                "   {:<20} {:>12} {:>25} {:>9} {:>11} {:>10}",
+                "   {:<w$} {:>12} {:>25} {:>9} {:>11} {:>10}",
                 m.label,
                 fmt_time(m.stats.median),
                 format!("{} .. {}", fmt_time(m.stats.q1), fmt_time(m.stats.q3)),
