@@ -101,6 +101,49 @@ fn detect() -> Level {
     }
 }
 
+/// Elements of `x` before its first 64-byte boundary (all of `x` if it has none).
+/// Every element type's alignment equals its size, so the distance divides evenly.
+#[inline(always)]
+fn head_len<T>(x: &[T]) -> usize {
+    let misalign = x.as_ptr() as usize % 64;
+    let head = if misalign == 0 {
+        0
+    } else {
+        (64 - misalign) / std::mem::size_of::<T>()
+    };
+    head.min(x.len())
+}
+
+/// Feeds every element of `x` to `step(slot, value)`, where slot k holds lane
+/// (p + k) mod N for the returned p, element i belonging to lane i mod N and the
+/// elements of each lane coming in index order. The bulk is read from a 64-byte
+/// aligned address whatever the alignment of `x`: measured on the target machine,
+/// AVX-512 loads that straddle cache lines make an L2-resident sum 60 % slower
+/// (3.5 against 2.2 us for 50,000 f64). The lanes, and so the result, do not
+/// depend on the address; `rotate_right(p)` on slots gives lanes.
+#[inline(always)]
+fn for_each_rotated<T: Copy, const N: usize>(x: &[T], mut step: impl FnMut(usize, T)) -> usize {
+    let p = head_len(x);
+    debug_assert!(p < N || p == x.len());
+    let (head, body) = x.split_at(p);
+    // Element i < p is the first of lane i, whose next element, x[i + N], is at body
+    // position i + N - p: the slot of lane i is i + N - p.
+    for (i, &v) in head.iter().enumerate() {
+        step((i + N - p) % N, v);
+    }
+    let mut chunks = body.chunks_exact(N);
+    for c in &mut chunks {
+        let c: &[T; N] = c.try_into().expect("chunks_exact yields N elements");
+        for (k, &v) in c.iter().enumerate() {
+            step(k, v);
+        }
+    }
+    for (k, &v) in chunks.remainder().iter().enumerate() {
+        step(k, v);
+    }
+    p % N
+}
+
 /// Folds `x` into N lanes starting at `init` with `op`, then combines the lanes in a
 /// fixed pairwise tree. N must be a power of two.
 ///
@@ -111,19 +154,14 @@ fn detect() -> Level {
 #[inline(always)]
 fn fold_lanes<T: Element, const N: usize>(x: &[T], init: T, op: impl Fn(T, T) -> T) -> T {
     if !T::IS_FLOAT {
-        return x.iter().fold(init, |a, &b| op(a, b));
+        // Head first, so that the bulk is read from an aligned address.
+        let (head, body) = x.split_at(head_len(x));
+        let h = head.iter().fold(init, |a, &b| op(a, b));
+        return body.iter().fold(h, |a, &b| op(a, b));
     }
     let mut acc = [init; N];
-    let mut chunks = x.chunks_exact(N);
-    for c in &mut chunks {
-        let c: &[T; N] = c.try_into().expect("chunks_exact yields N elements");
-        for j in 0..N {
-            acc[j] = op(acc[j], c[j]);
-        }
-    }
-    for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
-        *a = op(*a, v);
-    }
+    let p = for_each_rotated::<T, N>(x, |k, v| acc[k] = op(acc[k], v));
+    acc.rotate_right(p);
     lane_tree(acc, op)
 }
 
@@ -186,22 +224,14 @@ fn extreme_lanes<T: Element, const N: usize>(x: &[T], better: impl Fn(T, T) -> b
             .fold(x[0], |m, &v| if better(v, m) { v } else { m });
     }
     let mut acc = [x[0]; N];
-    // Lane j is NaN once a NaN went through it (or inf met -inf); which NaN does not
+    // Slot k is NaN once a NaN went through it (or inf met -inf); which NaN does not
     // matter, as the answer is then looked up in `x`.
     let mut probe = [T::ZERO; N];
-    let step = |acc: &mut [T; N], probe: &mut [T; N], c: &[T]| {
-        for j in 0..c.len() {
-            let v = c[j];
-            acc[j] = if better(v, acc[j]) { v } else { acc[j] };
-            probe[j] = probe[j].add(v);
-        }
-    };
-    let mut chunks = x.chunks_exact(N);
-    for c in &mut chunks {
-        let c: &[T; N] = c.try_into().expect("chunks_exact yields N elements");
-        step(&mut acc, &mut probe, c);
-    }
-    step(&mut acc, &mut probe, chunks.remainder());
+    let p = for_each_rotated::<T, N>(x, |k, v| {
+        acc[k] = if better(v, acc[k]) { v } else { acc[k] };
+        probe[k] = probe[k].add(v);
+    });
+    acc.rotate_right(p);
     if probe.iter().any(|v| v.is_nan()) {
         if let Some(&v) = x.iter().find(|v| v.is_nan()) {
             return v;
@@ -227,9 +257,17 @@ fn dot_imp<T: Element, const N: usize>(a: &[T], b: &[T]) -> T {
         // Exact in any order (wrapping arithmetic); see `fold_lanes`.
         return a.iter().zip(b).fold(T::ZERO, |s, (&x, &y)| s.add(x.mul(y)));
     }
+    // Lanes as in `for_each_rotated`, aligned on `a` (b may be aligned differently).
+    let p = head_len(a);
+    let (ha, ba) = a.split_at(p);
+    let (hb, bb) = b.split_at(p);
     let mut acc = [T::ZERO; N];
-    let mut ca = a.chunks_exact(N);
-    let mut cb = b.chunks_exact(N);
+    for (i, (&x, &y)) in ha.iter().zip(hb).enumerate() {
+        let k = (i + N - p) % N;
+        acc[k] = acc[k].add(x.mul(y));
+    }
+    let mut ca = ba.chunks_exact(N);
+    let mut cb = bb.chunks_exact(N);
     for (x, y) in (&mut ca).zip(&mut cb) {
         let x: &[T; N] = x.try_into().expect("N elements");
         let y: &[T; N] = y.try_into().expect("N elements");
@@ -240,6 +278,7 @@ fn dot_imp<T: Element, const N: usize>(a: &[T], b: &[T]) -> T {
     for ((s, &x), &y) in acc.iter_mut().zip(ca.remainder()).zip(cb.remainder()) {
         *s = s.add(x.mul(y));
     }
+    acc.rotate_right(p % N);
     lane_tree(acc, T::add)
 }
 

@@ -96,3 +96,76 @@ fn min_max_match_a_serial_scan_with_signed_zeros() {
         assert_eq!(max(&x), hi, "n = {n}");
     }
 }
+
+/// The lane definition written out plainly: element i into lane i mod `n`, each lane
+/// in index order from `init`, then the pairwise lane tree.
+fn reference_lanes<T: Element>(x: &[T], n: usize, init: T, op: impl Fn(T, T) -> T) -> T {
+    let mut lanes = vec![init; n];
+    for (i, &v) in x.iter().enumerate() {
+        lanes[i % n] = op(lanes[i % n], v);
+    }
+    let mut w = n;
+    while w > 1 {
+        w /= 2;
+        for j in 0..w {
+            lanes[j] = op(lanes[j], lanes[j + w]);
+        }
+    }
+    lanes[0]
+}
+
+#[test]
+fn results_do_not_depend_on_the_address() {
+    // The kernels read their bulk from 64-byte aligned addresses, starting lanes
+    // part-way for a misaligned slice: the bits must still be those of the plain lane
+    // definition, at every offset and length around the lane and alignment sizes.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.3
+    };
+    let d: Vec<f64> = (0..700).map(|_| next() * 1e3).collect();
+    let e: Vec<f64> = (0..700).map(|_| next()).collect();
+    let f: Vec<f32> = d.iter().map(|&v| v as f32).collect();
+    for off in 0..20 {
+        for len in [0, 1, 5, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 129, 300, 640] {
+            let x = &d[off..off + len];
+            let y = &e[off / 2..off / 2 + len];
+            let xf = &f[off..off + len];
+            let at = format!("offset {off}, length {len}");
+            assert_eq!(
+                sum(x).to_bits(),
+                reference_lanes(x, 32, 0.0, |a, b| a + b).to_bits(),
+                "{at}"
+            );
+            assert_eq!(
+                sum(xf).to_bits(),
+                reference_lanes(xf, 64, 0.0, |a, b| a + b).to_bits(),
+                "{at}"
+            );
+            assert_eq!(
+                prod(y).to_bits(),
+                reference_lanes(y, 32, 1.0, |a, b| a * b).to_bits(),
+                "{at}"
+            );
+            let products: Vec<f64> = x.iter().zip(y).map(|(a, b)| a * b).collect();
+            assert_eq!(
+                dot(x, y).to_bits(),
+                reference_lanes(&products, 32, 0.0, |a, b| a + b).to_bits(),
+                "{at}"
+            );
+            if len > 0 {
+                let lo = x.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = xf.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                assert_eq!(min(x), lo, "{at}");
+                assert_eq!(max(xf), hi, "{at}");
+                let first_lo = x.iter().position(|&v| v == lo).expect("present");
+                assert_eq!(argmin(x), (lo, first_lo), "{at}");
+            }
+            let ints: Vec<i64> = x.iter().map(|&v| v as i64).collect();
+            assert_eq!(sum(&ints), ints.iter().sum::<i64>(), "{at}");
+        }
+    }
+}
