@@ -26,9 +26,9 @@ pub fn parallel_for<E: Send>(
     if n == 0 {
         return Ok(());
     }
-    let chunker = Chunker::new(n, opts.schedule(), opts.chunk());
+    let chunker = Chunker::for_call(n, opts.schedule(), opts.chunk(), opts.num_threads());
     let cancel = Cancel::new();
-    runtime::fork_join(opts.num_threads(), n, &|tid, team| {
+    runtime::fork_join(chunker.team(), n, &|tid, team| {
         chunker.for_each(tid, team, |r| {
             if cancel.stopped() {
                 return false;

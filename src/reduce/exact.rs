@@ -1064,10 +1064,15 @@ fn accumulate<W: Terms>(terms: &W, opts: &Options) -> ExactState {
     let block = block_len(len, terms.elem_size());
     let blocks = len.div_ceil(block);
     let parallel = len.saturating_mul(terms.bytes_per_elem()) >= PARALLEL_MIN_BYTES;
-    let chunker = Chunker::new(blocks, opts.schedule(), opts.chunk().div_ceil(block));
+    let chunker = Chunker::for_call(
+        blocks,
+        opts.schedule(),
+        opts.chunk().div_ceil(block),
+        if parallel { opts.num_threads() } else { 1 },
+    );
     let total = Mutex::new(ExactState::new());
     let ran = runtime::fork_join(
-        opts.num_threads(),
+        chunker.team(),
         if parallel { blocks } else { 1 },
         &|tid, team| {
             let mut acc = Acc::new();

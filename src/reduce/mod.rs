@@ -219,8 +219,8 @@ fn reduce_blocks<P: Copy + Default + Send + Sync>(
     } else {
         let slots = Slots::new(parts);
         let chunk_blocks = opts.chunk().div_ceil(block);
-        let chunker = Chunker::new(blocks, opts.schedule(), chunk_blocks);
-        let ran = runtime::fork_join(opts.num_threads(), blocks, &|tid, team| {
+        let chunker = Chunker::for_call(blocks, opts.schedule(), chunk_blocks, opts.num_threads());
+        let ran = runtime::fork_join(chunker.team(), blocks, &|tid, team| {
             chunker.for_each(tid, team, |bs| {
                 for b in bs {
                     // SAFETY: the chunker gives block b to exactly one thread, and

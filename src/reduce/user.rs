@@ -64,8 +64,8 @@ fn reduce_blocks<A: Send, E: Send>(
     let cancel = Cancel::new();
     // The chunk is given in iterations; convert it to whole blocks.
     let chunk_blocks = opts.chunk().div_ceil(n.div_ceil(blocks));
-    let chunker = Chunker::new(blocks, opts.schedule(), chunk_blocks);
-    runtime::fork_join(opts.num_threads(), blocks, &|tid, team| {
+    let chunker = Chunker::for_call(blocks, opts.schedule(), chunk_blocks, opts.num_threads());
+    runtime::fork_join(chunker.team(), blocks, &|tid, team| {
         chunker.for_each(tid, team, |bs| {
             for b in bs {
                 if cancel.stopped() {

@@ -3,7 +3,7 @@ use std::sync::Mutex;
 
 /// Runs a chunker with `team` real threads and returns how often each item was seen.
 fn coverage(n: usize, team: usize, schedule: Schedule, chunk: usize) -> Vec<u32> {
-    let chunker = Chunker::new(n, schedule, chunk);
+    let chunker = Chunker::for_team(n, schedule, chunk, team);
     let seen = Mutex::new(vec![0u32; n]);
     std::thread::scope(|s| {
         for tid in 0..team {
@@ -62,4 +62,64 @@ fn stopping_early_stops() {
         calls < 3
     });
     assert_eq!(calls, 3);
+}
+
+#[test]
+fn a_team_other_than_planned_still_covers_everything() {
+    // Planned for 4, run by 1 (a call that had to run inline): shared counter path.
+    let chunker = Chunker::for_team(1000, Schedule::Dynamic, 7, 4);
+    let mut seen = vec![0u32; 1000];
+    chunker.for_each(0, 1, |r| {
+        r.for_each(|i| seen[i] += 1);
+        true
+    });
+    assert!(seen.iter().all(|&c| c == 1));
+}
+
+#[test]
+fn dynamic_shares_are_stolen_from_a_stalled_thread() {
+    // Thread 0 stalls inside its first item until the others have returned: they
+    // must have taken the rest of its share, each item still run exactly once, and
+    // thread 0 must find nothing left when it resumes.
+    use std::sync::atomic::AtomicUsize;
+    let n = 400;
+    let team = 3;
+    let chunker = Chunker::for_team(n, Schedule::Dynamic, 1, team);
+    let seen = Mutex::new(vec![0u32; n]);
+    let by_thread = Mutex::new(vec![0usize; team]);
+    let finished = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for tid in 0..team {
+            let (chunker, seen, by_thread, finished) = (&chunker, &seen, &by_thread, &finished);
+            s.spawn(move || {
+                chunker.for_each(tid, team, |r| {
+                    while tid == 0 && finished.load(Ordering::SeqCst) < team - 1 {
+                        std::thread::yield_now();
+                    }
+                    by_thread.lock().unwrap()[tid] += r.len();
+                    for i in r {
+                        seen.lock().unwrap()[i] += 1;
+                    }
+                    true
+                });
+                finished.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    assert!(seen.into_inner().unwrap().iter().all(|&c| c == 1));
+    assert_eq!(by_thread.into_inner().unwrap()[0], 1);
+}
+
+#[test]
+fn shares_split_from_the_back() {
+    let s = Share::default();
+    s.set(10, 15);
+    assert_eq!(s.take_back_half(), Some((12, 15)));
+    assert_eq!(s.take_front(), Some(10));
+    assert_eq!(s.take_front(), Some(11));
+    assert_eq!(s.take_front(), None);
+    assert_eq!(s.take_back_half(), None);
+    s.set(3, 4);
+    assert_eq!(s.take_back_half(), Some((3, 4)));
+    assert_eq!(s.left(), 0);
 }
