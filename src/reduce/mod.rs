@@ -120,10 +120,20 @@ const TARGET_BLOCKS: usize = 64;
 /// split. See the README's performance section for the measurement.
 pub const PARALLEL_MIN_BYTES: usize = 192 << 10;
 
+/// Inputs below this many bytes are one block. Half of [`PARALLEL_MIN_BYTES`], so
+/// that a dot product, which reads two inputs, is never split below its own
+/// threshold. Such inputs run on the calling thread, where blocks buy nothing: one
+/// kernel call instead of three saves two lane trees and the partials (the 1e4
+/// SUM row of the comparison, 80 KB, measured 7 % over a plain serial loop before).
+const ONE_BLOCK_BYTES: usize = PARALLEL_MIN_BYTES / 2;
+
 /// Length in elements of every block but the last, for `len` elements of
 /// `elem_size` bytes. Depends only on its arguments: this is what makes results
 /// independent of the team size.
 pub fn block_len(len: usize, elem_size: usize) -> usize {
+    if len.saturating_mul(elem_size) < ONE_BLOCK_BYTES {
+        return len.max(1);
+    }
     let bytes = len.saturating_mul(elem_size) / TARGET_BLOCKS;
     let bytes = bytes
         .checked_next_power_of_two()

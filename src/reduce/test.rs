@@ -2,10 +2,17 @@ use super::*;
 
 #[test]
 fn block_len_depends_only_on_len_and_size() {
-    assert_eq!(block_len(1000, 8), MIN_BLOCK_BYTES / 8);
+    // Small inputs are one block.
+    assert_eq!(block_len(0, 8), 1);
+    assert_eq!(block_len(1000, 8), 1000);
+    assert_eq!(
+        block_len(ONE_BLOCK_BYTES / 8 - 1, 8),
+        ONE_BLOCK_BYTES / 8 - 1
+    );
+    assert_eq!(block_len(ONE_BLOCK_BYTES / 8, 8), MIN_BLOCK_BYTES / 8);
     assert_eq!(block_len(100_000_000, 8), MAX_BLOCK_BYTES / 8);
     assert_eq!(block_len(usize::MAX, 8), MAX_BLOCK_BYTES / 8);
-    for len in [0, 1, 7, 12345, 1 << 20] {
+    for len in [ONE_BLOCK_BYTES / 4, 123_456, 1 << 20] {
         let b = block_len(len, 4);
         assert!(b.is_power_of_two() && b * 4 >= MIN_BLOCK_BYTES && b * 4 <= MAX_BLOCK_BYTES);
     }

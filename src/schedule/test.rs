@@ -78,9 +78,9 @@ fn a_team_other_than_planned_still_covers_everything() {
 
 #[test]
 fn dynamic_shares_are_stolen_from_a_stalled_thread() {
-    // Thread 0 stalls inside its first item until the others have returned: they
-    // must have taken the rest of its share, each item still run exactly once, and
-    // thread 0 must find nothing left when it resumes.
+    // Thread 0 stalls inside its first item (if it gets one) until the others have
+    // returned: they must have taken the rest of its share, each item still run
+    // exactly once, and thread 0 must find nothing left when it resumes.
     use std::sync::atomic::AtomicUsize;
     let n = 400;
     let team = 3;
@@ -107,7 +107,9 @@ fn dynamic_shares_are_stolen_from_a_stalled_thread() {
         }
     });
     assert!(seen.into_inner().unwrap().iter().all(|&c| c == 1));
-    assert_eq!(by_thread.into_inner().unwrap()[0], 1);
+    // One item if thread 0 started before the others had taken its whole share,
+    // none if it started after.
+    assert!(by_thread.into_inner().unwrap()[0] <= 1);
 }
 
 #[test]
