@@ -2,7 +2,15 @@
 //! floats follow IEEE 754 with no reassociation and no fused multiply-add.
 
 use crate::dtype::DType;
-use crate::schedule::Options;
+
+/// A slice of one of the float element types.
+#[derive(Clone, Copy, Debug)]
+pub enum Floats<'a> {
+    /// f32 elements.
+    F32(&'a [f32]),
+    /// f64 elements.
+    F64(&'a [f64]),
+}
 
 /// An element type parfor reduces over. Implemented for the ten C types only.
 pub trait Element:
@@ -32,6 +40,10 @@ pub trait Element:
     fn is_nan(self) -> bool;
     /// True unless the value equals zero (NaN is nonzero).
     fn is_nonzero(self) -> bool;
+    /// The slice as what it is when `Self` is a float type; `None` for integers.
+    fn as_floats(_x: &[Self]) -> Option<Floats<'_>> {
+        None
+    }
     /// 1 or 0 in this type.
     fn from_bool(b: bool) -> Self {
         if b {
@@ -39,14 +51,6 @@ pub trait Element:
         } else {
             Self::ZERO
         }
-    }
-    /// The correctly rounded exact sum, for float types; `None` for integers.
-    fn sum_exact(_data: &[Self], _opts: &Options) -> Option<Self> {
-        None
-    }
-    /// The correctly rounded exact dot product, for float types; `None` for integers.
-    fn dot_exact(_a: &[Self], _b: &[Self], _opts: &Options) -> Option<Self> {
-        None
     }
 }
 
@@ -100,11 +104,8 @@ macro_rules! float_element {
             fn is_nan(self) -> bool { self != self }
             #[inline(always)]
             fn is_nonzero(self) -> bool { self != 0.0 }
-            fn sum_exact(data: &[Self], opts: &Options) -> Option<Self> {
-                Some(crate::reduce::exact::sum(data, opts))
-            }
-            fn dot_exact(a: &[Self], b: &[Self], opts: &Options) -> Option<Self> {
-                Some(crate::reduce::exact::dot(a, b, opts))
+            fn as_floats(x: &[Self]) -> Option<Floats<'_>> {
+                Some(Floats::$d(x))
             }
         }
     )*};

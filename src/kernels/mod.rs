@@ -12,7 +12,7 @@
 
 mod element;
 
-pub use element::Element;
+pub use element::{Element, Floats};
 
 use std::ops::Range;
 

@@ -315,7 +315,7 @@ pub fn reduce<T: Element>(data: &[T], op: ReduceOp, opts: &Options) -> Result<T,
         ReduceOp::LogicalOr => {
             T::from_bool(blockwise(data, opts, kernels::any_nonzero, |a, b| a || b))
         }
-        ReduceOp::SumExact => T::sum_exact(data, opts).ok_or_else(|| bad_op::<T>(op))?,
+        ReduceOp::SumExact => exact::sum_if_float(data, opts).ok_or_else(|| bad_op::<T>(op))?,
     })
 }
 
