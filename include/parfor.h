@@ -289,6 +289,9 @@ void parfor_options_init(struct parfor_options *opts);
  The sub-ranges follow opts->schedule and opts->chunk (see parfor_schedule).
  Inside the body, parfor_thread_index() gives 0..team-1. A call made from inside a
  body runs on that thread alone (as a nested OpenMP region with max-active-levels 1).
+ The parts run on parfor's own threads or, while those are crowded out by a
+ loaded OpenMP runtime's spinning workers, on that runtime's threads
+ (PARFOR_OMP_TEAM=auto|always|never; body calls are the same either way).
  A body returning nonzero stops further ranges from being started; the call returns
  PARFOR_ERR_CALLBACK and parfor_last_error() names the failing range.
  Errors: PARFOR_ERR_NULL_ARGUMENT (body), PARFOR_ERR_INVALID_ARGUMENT (range,

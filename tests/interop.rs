@@ -27,7 +27,7 @@ use common::{compile_c, have, lib_dir, root, scratch, Link};
 
 /// Every variable that influences parfor's or OpenMP's configuration: removed from
 /// each child's environment so that the machine running the tests cannot skew them.
-const CONFIG_VARS: [&str; 7] = [
+const CONFIG_VARS: [&str; 10] = [
     "PARFOR_NUM_THREADS",
     "OMP_NUM_THREADS",
     "PARFOR_WAIT_POLICY",
@@ -35,6 +35,9 @@ const CONFIG_VARS: [&str; 7] = [
     "PARFOR_SPIN_US",
     "PARFOR_NESTED",
     "OMP_NESTED",
+    "PARFOR_OMP_TEAM",
+    "OMP_THREAD_LIMIT",
+    "OMP_DYNAMIC",
 ];
 
 /// Hang bound for one child process (valgrind runs get more).
@@ -156,6 +159,42 @@ fn inside_openmp_region_with_llvm_libomp() {
     assert!(ldd.contains("libomp"), "not linked to LLVM libomp:\n{ldd}");
     assert!(!ldd.contains("libgomp"), "linked to libgomp too:\n{ldd}");
     omp_checks(&exe);
+}
+
+/// PARFOR_OMP_TEAM=always: calls run on the OpenMP runtime's threads, correctly,
+/// also when OpenMP gives fewer threads than parts.
+fn borrow_checks(exe: &Path) {
+    let env = [("PARFOR_OMP_TEAM", "always")];
+    let out = run_bounded(command(exe, &["active"], &env), DEADLINE);
+    let stdout = expect_success(&out, "PARFOR_OMP_TEAM=always");
+    assert!(stdout.contains("omp_borrow active passed"), "{stdout}");
+    let env = [("PARFOR_OMP_TEAM", "always"), ("OMP_THREAD_LIMIT", "1")];
+    let out = run_bounded(command(exe, &["limited"], &env), DEADLINE);
+    let stdout = expect_success(&out, "PARFOR_OMP_TEAM=always, OMP_THREAD_LIMIT=1");
+    assert!(stdout.contains("omp_borrow limited passed"), "{stdout}");
+}
+
+#[test]
+fn calls_borrow_libgomp_threads() {
+    let _serial = serial();
+    borrow_checks(&build("omp_borrow", "gcc", &["-fopenmp"]));
+}
+
+#[test]
+fn calls_borrow_llvm_libomp_threads() {
+    let _serial = serial();
+    if !have("clang") {
+        eprintln!("skipped: clang is not installed");
+        return;
+    }
+    let llvm_lib = "/usr/lib/llvm-14/lib";
+    let rpath = format!("-Wl,-rpath,{llvm_lib}");
+    let lflag = format!("-L{llvm_lib}");
+    borrow_checks(&build(
+        "omp_borrow",
+        "clang",
+        &["-fopenmp=libomp", &lflag, &rpath],
+    ));
 }
 
 #[test]

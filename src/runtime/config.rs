@@ -23,6 +23,19 @@ pub enum WaitPolicy {
 /// program at most 5 ms of CPU per worker after its last call.
 pub const DEFAULT_SPIN: Duration = Duration::from_millis(5);
 
+/// When a call runs on the threads of the process's OpenMP runtime instead of
+/// parfor's own team (see `omp.rs`), from PARFOR_OMP_TEAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OmpTeam {
+    /// While parfor's workers are being kept off the CPUs (by spinning OpenMP
+    /// workers, typically) and an OpenMP runtime is loaded: the default.
+    Auto,
+    /// Whenever an OpenMP runtime is loaded.
+    Always,
+    /// Never.
+    Never,
+}
+
 /// The configuration in force for this process.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
@@ -35,6 +48,8 @@ pub struct Config {
     /// CPUs this process may run on (affinity mask and cgroup quota), whatever the
     /// environment says about team sizes.
     pub cpus: usize,
+    /// PARFOR_OMP_TEAM: when to borrow the OpenMP runtime's threads.
+    pub omp_team: OmpTeam,
 }
 
 /// The configuration, read from the environment on first use.
@@ -88,11 +103,26 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>, warn: &mut dyn FnMut(Strin
             }
         },
     };
+    let omp_team = match get("PARFOR_OMP_TEAM") {
+        None => OmpTeam::Auto,
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "auto" | "" => OmpTeam::Auto,
+            "always" => OmpTeam::Always,
+            "never" => OmpTeam::Never,
+            _ => {
+                warn(format!(
+                    "ignoring PARFOR_OMP_TEAM={v:?}: expected auto, always or never"
+                ));
+                OmpTeam::Auto
+            }
+        },
+    };
     Config {
         default_threads,
         wait,
         nested,
         cpus,
+        omp_team,
     }
 }
 
@@ -186,5 +216,22 @@ mod test {
         assert_eq!(w.len(), 1);
         assert!(run(&[("PARFOR_NESTED", "1")]).0.nested);
         assert!(!run(&[]).0.nested);
+    }
+
+    #[test]
+    fn omp_team_rules() {
+        assert_eq!(run(&[]).0.omp_team, OmpTeam::Auto);
+        assert_eq!(
+            run(&[("PARFOR_OMP_TEAM", "Always")]).0.omp_team,
+            OmpTeam::Always
+        );
+        assert_eq!(
+            run(&[("PARFOR_OMP_TEAM", "never")]).0.omp_team,
+            OmpTeam::Never
+        );
+        let (c, w) = run(&[("PARFOR_OMP_TEAM", "sometimes")]);
+        assert_eq!(c.omp_team, OmpTeam::Auto);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("PARFOR_OMP_TEAM=\"sometimes\""), "{w:?}");
     }
 }

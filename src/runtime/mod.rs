@@ -154,6 +154,9 @@ pub(crate) fn fork_join(
         let _in = Enter::new(tid);
         f(tid, k);
     };
+    if omp::borrow(k, &part) {
+        return Ok(());
+    }
     match team()?.try_run(k, &part) {
         Some(result) => result.map_err(Error::Runtime),
         None => {

@@ -1,15 +1,35 @@
-//! Is the calling thread inside an active OpenMP parallel region?
+//! parfor beside an OpenMP runtime: is the calling thread inside an active OpenMP
+//! parallel region, and running a call on the OpenMP runtime's own threads.
 //!
 //! parfor has no link-time dependency on any OpenMP runtime: it looks up
 //! `omp_in_parallel` among the symbols already loaded in the process (libgomp, LLVM
 //! libomp and Intel's runtime all export it). A process may load an OpenMP runtime
 //! after its first parfor call (a Python extension, say), so a failed lookup is
 //! retried, at most every `RETRY` and every 64th call.
+//!
+//! ## Borrowing OpenMP's threads
+//! After each parallel region libgomp's workers spin for milliseconds
+//! (GOMP_SPINCOUNT) without yielding, and LLVM libomp's for 200 ms (KMP_BLOCKTIME).
+//! A program that alternates OpenMP regions with parfor calls then finds the other
+//! cores taken whenever parfor's own workers need them: measured on the 2-core
+//! target machine, parfor's side of such a loop ran 2-360 times slower than alone.
+//! Two teams cannot share the cores well; one team can. So while parfor's workers
+//! are being kept off the CPUs ([`note_contention`], called by a worker that picked
+//! a job up half a millisecond late) and an OpenMP runtime is loaded, calls run
+//! their parts on OpenMP's threads through `GOMP_parallel`, the entry point gcc
+//! emits for `#pragma omp parallel` (LLVM libomp exports it too). PARFOR_OMP_TEAM
+//! =always does this whenever OpenMP is loaded, =never never.
 
-use std::os::raw::c_int;
+use std::any::Any;
+use std::ffi::c_void;
+use std::os::raw::{c_int, c_uint};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use super::config::{self, OmpTeam};
+use super::placement;
 
 /// `omp_in_parallel` state: 0 never looked up, 1 absent, else the function address.
 static FUNC: AtomicUsize = AtomicUsize::new(0);
@@ -62,25 +82,149 @@ pub(crate) fn in_parallel() -> bool {
     unsafe { f() != 0 }
 }
 
-#[cfg(miri)]
 fn lookup() -> usize {
-    // Miri cannot run dlsym; it interprets pure-Rust tests with no OpenMP runtime.
-    1
+    symbol(b"omp_in_parallel\0").map_or(1, |p| p as usize)
 }
 
-/// The symbol name, NUL-terminated. A byte string rather than a `c"..."` literal:
-/// the cbindgen that maturin bundles cannot parse C-string literals.
+/// The address of a loaded symbol. `name` is NUL-terminated: a byte string rather
+/// than a `c"..."` literal, which the cbindgen that maturin bundles cannot parse.
 #[cfg(not(miri))]
-const NAME: &[u8] = b"omp_in_parallel\0";
-
-#[cfg(not(miri))]
-fn lookup() -> usize {
+fn symbol(name: &[u8]) -> Option<*mut c_void> {
+    debug_assert_eq!(name.last(), Some(&0));
     // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads the
     // loaded objects' symbol tables.
-    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, NAME.as_ptr().cast()) };
-    if p.is_null() {
-        1
-    } else {
-        p as usize
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr().cast()) };
+    (!p.is_null()).then_some(p)
+}
+
+#[cfg(miri)]
+fn symbol(_name: &[u8]) -> Option<*mut c_void> {
+    // Miri cannot run dlsym; it interprets pure-Rust tests with no OpenMP runtime.
+    None
+}
+
+/// `void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads,
+/// unsigned flags)`: libgomp's ABI since GCC 4.9, also exported by LLVM libomp.
+type GompParallel = unsafe extern "C" fn(extern "C" fn(*mut c_void), *mut c_void, c_uint, c_uint);
+type OmpInt = unsafe extern "C" fn() -> c_int;
+
+/// The OpenMP entry points a borrowed call needs.
+struct OmpTeamFns {
+    parallel: GompParallel,
+    thread_num: OmpInt,
+    num_threads: OmpInt,
+}
+
+/// The entry points, looked up once an OpenMP runtime was seen in the process.
+fn team_fns() -> Option<&'static OmpTeamFns> {
+    static FNS: OnceLock<Option<OmpTeamFns>> = OnceLock::new();
+    if FUNC.load(Ordering::Acquire) <= 1 {
+        // No OpenMP runtime seen (yet): `in_parallel` keeps looking for one.
+        return None;
     }
+    FNS.get_or_init(|| {
+        let parallel = symbol(b"GOMP_parallel\0")?;
+        let thread_num = symbol(b"omp_get_thread_num\0")?;
+        let num_threads = symbol(b"omp_get_num_threads\0")?;
+        // SAFETY: these are the runtime's exports of the OpenMP API and libgomp ABI
+        // functions with exactly these signatures (see the type aliases).
+        unsafe {
+            Some(OmpTeamFns {
+                parallel: std::mem::transmute::<*mut c_void, GompParallel>(parallel),
+                thread_num: std::mem::transmute::<*mut c_void, OmpInt>(thread_num),
+                num_threads: std::mem::transmute::<*mut c_void, OmpInt>(num_threads),
+            })
+        }
+    })
+    .as_ref()
+}
+
+/// `placement::ticks()` when a worker last reported contention; 0: never.
+static CONTENDED_AT: AtomicU64 = AtomicU64::new(0);
+/// A worker this many ticks late (about half a millisecond: a futex wake-up takes
+/// 35-75 us on the target machine) was kept off the CPU by another thread.
+pub(crate) const CONTENDED_TICKS: u64 = 1_300_000;
+/// After contention is reported, calls borrow OpenMP's threads for this many ticks
+/// (about a second) before trying parfor's own team again.
+const BORROW_TICKS: u64 = 2_600_000_000;
+
+/// Called by a worker that picked a job up [`CONTENDED_TICKS`] late.
+pub(crate) fn note_contention(now: u64) {
+    CONTENDED_AT.store(now.max(1), Ordering::Relaxed);
+}
+
+/// Whether a call of more than one part should run on OpenMP's threads now.
+fn should_borrow() -> bool {
+    match config::config().omp_team {
+        OmpTeam::Never => false,
+        OmpTeam::Always => true,
+        OmpTeam::Auto => {
+            let at = CONTENDED_AT.load(Ordering::Relaxed);
+            at != 0 && placement::ticks().wrapping_sub(at) < BORROW_TICKS
+        }
+    }
+}
+
+/// What the OpenMP threads of a borrowed call share.
+struct Borrowed<'a> {
+    part: &'a (dyn Fn(usize) + Sync),
+    parts: usize,
+    fns: &'static OmpTeamFns,
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+/// The function each OpenMP thread runs: parts tid, tid + team, ... so that every
+/// part runs even when OpenMP gives fewer threads than asked (OMP_DYNAMIC, thread
+/// limits). Panics are caught here: they must not unwind through OpenMP's frames.
+extern "C" fn run_parts(data: *mut c_void) {
+    // SAFETY: `data` is the `Borrowed` that `borrow` passed to GOMP_parallel, which
+    // does not return (so the value stays alive) before every thread is back here.
+    let b = unsafe { &*(data as *const Borrowed<'_>) };
+    // SAFETY: OpenMP API functions with no preconditions, called inside the region.
+    let (me, team) = unsafe { ((b.fns.thread_num)(), (b.fns.num_threads)()) };
+    let team = usize::try_from(team).unwrap_or(1).max(1);
+    let mut tid = usize::try_from(me).unwrap_or(0);
+    while tid < b.parts {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| (b.part)(tid))) {
+            let mut slot = b.panic.lock().unwrap_or_else(|e| e.into_inner());
+            slot.get_or_insert(p);
+        }
+        tid += team;
+    }
+}
+
+/// Runs `part(tid)` for tid in 0..parts on the OpenMP runtime's threads when this
+/// call should borrow them (see the module docs); `false` when it should not or
+/// cannot, and nothing ran. A panic in a part is re-raised here once all are done.
+pub(crate) fn borrow(parts: usize, part: &(dyn Fn(usize) + Sync)) -> bool {
+    if !should_borrow() {
+        return false;
+    }
+    let Some(fns) = team_fns() else {
+        return false;
+    };
+    let Ok(threads) = c_uint::try_from(parts) else {
+        return false;
+    };
+    let b = Borrowed {
+        part,
+        parts,
+        fns,
+        panic: Mutex::new(None),
+    };
+    // SAFETY: GOMP_parallel runs `run_parts(data)` on a team of up to `threads`
+    // threads (the caller among them) and returns once all have returned; `b` lives
+    // until then. Flags 0: the default thread binding.
+    unsafe {
+        (fns.parallel)(
+            run_parts,
+            &b as *const Borrowed<'_> as *mut c_void,
+            threads,
+            0,
+        )
+    };
+    if let Some(p) = b.panic.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        resume_unwind(p);
+    }
+    true
 }

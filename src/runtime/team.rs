@@ -226,6 +226,10 @@ impl Team {
                 let now = placement::ticks();
                 let here = placement::current_cpu();
                 let late = now.saturating_sub(me.mailbox.posted.load(Ordering::Relaxed));
+                // A new thread's first job waits for the thread to start: not contention.
+                if late > super::omp::CONTENDED_TICKS && seen != start.wrapping_add(1) {
+                    super::omp::note_contention(now);
+                }
                 if here == leader_cpu {
                     if now >= stay_until {
                         placement::move_off(leader_cpu);
