@@ -14,8 +14,8 @@
 //! cores taken whenever parfor's own workers need them: measured on the 2-core
 //! target machine, parfor's side of such a loop ran 2-360 times slower than alone.
 //! Two teams cannot share the cores well; one team can. So while parfor's workers
-//! are being kept off the CPUs ([`note_contention`], called by a worker that picked
-//! a job up half a millisecond late) and an OpenMP runtime is loaded, calls run
+//! are being kept off the CPUs ([`note_contention`], called by a spinning worker that
+//! picked jobs up half a millisecond late twice within a second) and an OpenMP runtime is loaded, calls run
 //! their parts on OpenMP's threads through `GOMP_parallel`, the entry point gcc
 //! emits for `#pragma omp parallel` (LLVM libomp exports it too). PARFOR_OMP_TEAM
 //! =always does this whenever OpenMP is loaded, =never never.
@@ -141,14 +141,14 @@ fn team_fns() -> Option<&'static OmpTeamFns> {
 
 /// `placement::ticks()` when a worker last reported contention; 0: never.
 static CONTENDED_AT: AtomicU64 = AtomicU64::new(0);
-/// A worker this many ticks late (about half a millisecond: a futex wake-up takes
-/// 35-75 us on the target machine) was kept off the CPU by another thread.
+/// A spinning worker this many ticks late (about half a millisecond) was kept off
+/// the CPU by another thread; twice within [`BORROW_TICKS`] is contention.
 pub(crate) const CONTENDED_TICKS: u64 = 1_300_000;
 /// After contention is reported, calls borrow OpenMP's threads for this many ticks
 /// (about a second) before trying parfor's own team again.
-const BORROW_TICKS: u64 = 2_600_000_000;
+pub(crate) const BORROW_TICKS: u64 = 2_600_000_000;
 
-/// Called by a worker that picked a job up [`CONTENDED_TICKS`] late.
+/// Called by a worker that picked jobs up [`CONTENDED_TICKS`] late twice in a row.
 pub(crate) fn note_contention(now: u64) {
     CONTENDED_AT.store(now.max(1), Ordering::Relaxed);
 }

@@ -215,6 +215,8 @@ impl Team {
         let mut seen = start;
         // Until when (in ticks) this worker stays beside its leader; see `placement`.
         let mut stay_until = 0;
+        // When this worker last picked a job up very late while spinning (0: never).
+        let mut last_crowded = 0;
         loop {
             let parked;
             (seen, parked) = me
@@ -222,21 +224,32 @@ impl Team {
                 .signal
                 .wait_until(self.policy, SPINS_PER_YIELD, |v| v != seen);
             let leader_cpu = me.mailbox.leader_cpu.load(Ordering::Relaxed);
-            if leader_cpu >= 0 {
+            // A parked worker's lateness is the futex wake-up (35-75 us, now and then
+            // over a millisecond on the target VM): only a spinning worker's lateness
+            // says that another thread holds its CPU.
+            if leader_cpu >= 0 && !parked {
                 let now = placement::ticks();
                 let here = placement::current_cpu();
                 let late = now.saturating_sub(me.mailbox.posted.load(Ordering::Relaxed));
-                // A new thread's first job waits for the thread to start: not contention.
-                if late > super::omp::CONTENDED_TICKS && seen != start.wrapping_add(1) {
-                    super::omp::note_contention(now);
+                if late > super::omp::CONTENDED_TICKS {
+                    // Twice within the borrowing period: not a one-off preemption.
+                    if last_crowded != 0 && now - last_crowded < super::omp::BORROW_TICKS {
+                        super::omp::note_contention(now);
+                    }
+                    last_crowded = now;
                 }
                 if here == leader_cpu {
                     if now >= stay_until {
                         placement::move_off(leader_cpu);
                     }
-                } else if !parked && late > placement::STARVED_TICKS {
+                } else if late > placement::STARVED_TICKS {
                     stay_until = now + placement::BACKOFF_TICKS;
                     placement::move_to(leader_cpu);
+                }
+            } else if leader_cpu >= 0 && placement::current_cpu() == leader_cpu {
+                // Just woken onto the leader's CPU: the common case the move is for.
+                if placement::ticks() >= stay_until {
+                    placement::move_off(leader_cpu);
                 }
             }
             // SAFETY: a new signal was observed (acquire), so the leader's write of the
