@@ -129,8 +129,17 @@ fn results_do_not_depend_on_the_address() {
     let d: Vec<f64> = (0..700).map(|_| next() * 1e3).collect();
     let e: Vec<f64> = (0..700).map(|_| next()).collect();
     let f: Vec<f32> = d.iter().map(|&v| v as f32).collect();
-    for off in 0..20 {
-        for len in [0, 1, 5, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 129, 300, 640] {
+    // Miri interprets every element: a sample of offsets and lengths there.
+    let (offsets, lengths): (&[usize], &[usize]) = if cfg!(miri) {
+        (&[0, 3, 8], &[0, 9, 65, 129])
+    } else {
+        (
+            &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19],
+            &[0, 1, 5, 7, 8, 9, 31, 32, 33, 63, 64, 65, 100, 129, 300, 640],
+        )
+    };
+    for &off in offsets {
+        for &len in lengths {
             let x = &d[off..off + len];
             let y = &e[off / 2..off / 2 + len];
             let xf = &f[off..off + len];
