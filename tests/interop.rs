@@ -77,23 +77,33 @@ fn command(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     cmd
 }
 
-/// Runs `cmd` to completion or kills it at `limit`; panics on a hang.
+/// Runs `cmd` to completion or kills it at `limit`; panics on a hang. The child runs
+/// in its own process group, and the whole group is killed at the end: a grandchild
+/// left behind (a hung child of fork()) would otherwise keep the output pipes open
+/// and block the collection of the output forever.
 fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
     let what = format!("{cmd:?}");
     let mut child = cmd
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let group = -i32::try_from(child.id()).expect("pid fits in i32");
     let start = Instant::now();
     loop {
         match child.try_wait().expect("wait for child") {
-            // Pipes are small; the programs print a few lines, so reading after the
-            // exit cannot deadlock.
-            Some(_) => return child.wait_with_output().expect("collect output"),
+            Some(_) => {
+                // SAFETY: kill has no memory-safety preconditions; the group is the
+                // one this child leads (it may be empty by now).
+                unsafe { libc::kill(group, libc::SIGKILL) };
+                return child.wait_with_output().expect("collect output");
+            }
             None if start.elapsed() > limit => {
-                let _ = child.kill();
+                // SAFETY: as above.
+                unsafe { libc::kill(group, libc::SIGKILL) };
                 let out = child.wait_with_output().expect("collect output");
                 panic!(
                     "{what} hung: killed after {limit:?}\nstdout:\n{}\nstderr:\n{}",

@@ -154,6 +154,8 @@ pub(crate) fn fork_join(
         let _in = Enter::new(tid);
         f(tid, k);
     };
+    // The child handler must be in place before a call borrows OpenMP's threads too.
+    register_fork_handler();
     if omp::borrow(k, &part) {
         return Ok(());
     }
@@ -250,6 +252,7 @@ fn register_fork_handler() {
 extern "C" fn after_fork_in_child() {
     TEAM.forget();
     POOL.forget();
+    omp::after_fork_in_child();
 }
 
 #[cfg(test)]

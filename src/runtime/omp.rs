@@ -24,7 +24,7 @@ use std::any::Any;
 use std::ffi::c_void;
 use std::os::raw::{c_int, c_uint};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -153,8 +153,23 @@ pub(crate) fn note_contention(now: u64) {
     CONTENDED_AT.store(now.max(1), Ordering::Relaxed);
 }
 
+/// Set in a forked child: libgomp's thread pool does not survive fork() (its
+/// workers do not exist in the child and the next region would wait for them), so a
+/// child never borrows, whatever PARFOR_OMP_TEAM says; it uses parfor's own team,
+/// which `mod.rs` rebuilds there.
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+/// From the `pthread_atfork` child handler: async-signal-safe (atomic stores only).
+pub(crate) fn after_fork_in_child() {
+    FORKED.store(true, Ordering::Relaxed);
+    CONTENDED_AT.store(0, Ordering::Relaxed);
+}
+
 /// Whether a call of more than one part should run on OpenMP's threads now.
 fn should_borrow() -> bool {
+    if FORKED.load(Ordering::Relaxed) {
+        return false;
+    }
     match config::config().omp_team {
         OmpTeam::Never => false,
         OmpTeam::Always => true,

@@ -9,8 +9,12 @@
  * Either way: every index once, a SUM of doubles bitwise equal to the one-thread
  * result, an integer SUM equal to the serial one, a failing body reported as
  * PARFOR_ERR_CALLBACK with the runtime usable afterwards, and a user reduction equal
- * to the one-thread result. Exit status 0 when every check holds. */
+ * to the one-thread result. Then a child of fork() (libgomp's threads do not survive
+ * fork, so the child must not borrow them) runs a loop and a SUM and must get the
+ * same results without hanging. Exit status 0 when every check holds. */
 #define _POSIX_C_SOURCE 200809L
+#include <sys/wait.h>
+#include <unistd.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -136,6 +140,26 @@ int main(int argc, char **argv) {
         parfor_reduce_with(0, N, &zero, sizeof zero, &one, sumsq_fold, sumsq_combine, x, &q1) != PARFOR_OK ||
         memcmp(&q4, &q1, sizeof q1)) {
         fprintf(stderr, "reduce_with: %.17g with 4 threads, %.17g with 1 (%s)\n", q4, q1, parfor_last_error());
+        bad = 1;
+    }
+
+    pid_t child = fork();
+    if (child < 0) {
+        perror("fork");
+        return 2;
+    }
+    if (child == 0) {
+        memset(r, 0, sizeof *r);
+        int cbad = parfor_for(0, N, &four, body, r) != PARFOR_OK;
+        for (size_t i = 0; i < N && !cbad; i++) cbad = r->hits[i] != 1;
+        double c4 = 0;
+        cbad |= parfor_reduce(x, N, PARFOR_F64, PARFOR_SUM, &four, &c4) != PARFOR_OK || memcmp(&c4, &s1, sizeof s1);
+        if (cbad) fprintf(stderr, "child of fork(): wrong results (%s)\n", parfor_last_error());
+        _exit(cbad);
+    }
+    int status = 0;
+    if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "child of fork() failed: status %d\n", status);
         bad = 1;
     }
 
