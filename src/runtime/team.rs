@@ -320,14 +320,10 @@ impl Team {
                 .mailbox
                 .signal
                 .wait_until(self.policy, SPINS_PER_YIELD, |v| v != seen);
-            // Claim first: the placement below may migrate this thread, which takes
-            // long enough for the leader to take an unclaimed part back.
-            let mine = me.decide(seen, false);
             let leader_cpu = me.mailbox.leader_cpu.load(Ordering::Relaxed);
             // A parked worker's lateness is the futex wake-up (35-75 us, now and then
             // over a millisecond on the target VM): only a spinning worker's lateness
-            // says that another thread holds its CPU. It counts also when the leader
-            // took the part back meanwhile: that is what being crowded out looks like.
+            // says that another thread holds its CPU.
             if leader_cpu >= 0 && !parked {
                 let now = placement::ticks();
                 let here = placement::current_cpu();
@@ -339,21 +335,21 @@ impl Team {
                     }
                     last_crowded = now;
                 }
-                if mine && here == leader_cpu {
+                if here == leader_cpu {
                     if now >= stay_until {
                         placement::move_off(leader_cpu);
                     }
-                } else if mine && late > placement::STARVED_TICKS {
+                } else if late > placement::STARVED_TICKS {
                     stay_until = now + placement::BACKOFF_TICKS;
                     placement::move_to(leader_cpu);
                 }
-            } else if mine && leader_cpu >= 0 && placement::current_cpu() == leader_cpu {
+            } else if leader_cpu >= 0 && placement::current_cpu() == leader_cpu {
                 // Just woken onto the leader's CPU: the common case the move is for.
                 if placement::ticks() >= stay_until {
                     placement::move_off(leader_cpu);
                 }
             }
-            if !mine {
+            if !me.decide(seen, false) {
                 // The leader took this part back and ran it; the job may be gone.
                 me.done.store(seen, Ordering::SeqCst);
                 self.leader_wait.nudge();
