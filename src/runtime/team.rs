@@ -18,15 +18,12 @@
 //!
 //! ## Safety of the mailboxes
 //! A worker's `job` cell is written only by the leader holding `busy`, and only while
-//! that worker cannot be reading it: the worker reads the cell only after observing
-//! a new signal (acquire) and winning the claim of that epoch's part (its `claim`
-//! word, see `Worker::decide`). The leader writes the cell for epoch E+1 only after
-//! epoch E ended for that worker: either it saw the worker's `done` equal to E
-//! (acquire), which the worker stores (release) after its last use of the job, or
-//! it took part E back itself, so that the worker's claim of E fails and it never
-//! reads the cell for E. The leader publishes the new job by storing the signal
-//! word (SeqCst, a release). The leader does not return, so the job's borrows stay
-//! alive, until every part is done: by its worker (`done`) or by itself.
+//! that worker is idle: before the write the leader has seen the worker's `done`
+//! equal to the previous epoch (acquire), which the worker stores (release) after its
+//! last use of the previous job. The leader then publishes the new job by storing the
+//! signal word (SeqCst, a release); the worker reads the cell only after observing the
+//! new signal (acquire). The leader does not return, so the job's borrows stay alive,
+//! until it has seen every participant's `done` equal to the new epoch.
 
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -45,16 +42,6 @@ use super::wait::{WaitWord, SPINS_PER_YIELD};
 /// 16 pauses (under a microsecond) before each yield bounds that hand-off, while a
 /// yield with nobody else runnable costs well under a microsecond.
 const LEADER_SPINS_PER_YIELD: u32 = 16;
-
-/// The leader, done with its own part, runs a worker's part itself once this long
-/// (about 2 us at the target machine's 2.6 GHz) has passed since it posted the job
-/// and the worker still has not claimed it. A spinning worker claims within half a
-/// microsecond. One that has not claimed by the time the leader finished a part of
-/// its own is parked (35-75 us to wake on this machine) or kept off its CPU (by
-/// OpenBLAS's or another runtime's spinning threads: 10-20 us per call measured
-/// beside numpy.dot): running the part at once costs the leader one part's time,
-/// while waiting would cost the delay plus that time.
-const TAKE_BACK_TICKS: u64 = 5_200;
 
 /// A job as the team sees it: run part `tid`.
 pub(crate) type Job<'a> = dyn Fn(usize) + Sync + 'a;
@@ -76,42 +63,11 @@ struct Mailbox {
     posted: AtomicU64,
 }
 
-/// One worker: its mailbox, the epoch of the last job it finished, on its own line
-/// because the worker writes it while the leader reads it, and its claim word.
+/// One worker: its mailbox, and the epoch of the last job it finished, on its own
+/// line because the worker writes it while the leader reads it.
 struct Worker {
     mailbox: CachePadded<Mailbox>,
     done: CachePadded<AtomicU32>,
-    /// Who runs the part of which epoch: `epoch << 1` once the worker claimed it,
-    /// `epoch << 1 | 1` once the leader took it back. Both sides decide with a
-    /// compare-and-swap, so exactly one runs each part. The worker claims every job
-    /// on this line, which only it writes in the common case, so the claim costs no
-    /// crossing between cores; the leader touches it only to take a part back.
-    claim: CachePadded<AtomicU64>,
-}
-
-impl Worker {
-    /// Decides who runs part `epoch`; true when the caller (the leader when
-    /// `by_leader`, else the worker) got it. Fails as well when a later epoch was
-    /// already decided: a worker that saw epoch E only after the leader took back E
-    /// and posted (and took back) E+1 must not claim E, whose job is gone.
-    fn decide(&self, epoch: u32, by_leader: bool) -> bool {
-        let mut cur = self.claim.load(Ordering::Acquire);
-        loop {
-            // Epochs wrap: "at or after" is a wrapping difference below 2^31.
-            let decided = (cur >> 1) as u32;
-            if decided.wrapping_sub(epoch) < 1 << 31 {
-                return false;
-            }
-            let want = (u64::from(epoch) << 1) | u64::from(by_leader);
-            match self
-                .claim
-                .compare_exchange_weak(cur, want, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return true,
-                Err(now) => cur = now,
-            }
-        }
-    }
 }
 
 /// The team of worker threads 1..n; the leader is thread 0.
@@ -193,9 +149,8 @@ impl Team {
         leader.epoch = leader.epoch.wrapping_add(1);
         let epoch = leader.epoch;
         let team = &leader.workers[..k - 1];
-        let posted_at = placement::ticks();
         let (cpu, posted) = if k <= self.cpus {
-            (placement::current_cpu(), posted_at)
+            (placement::current_cpu(), placement::ticks())
         } else {
             (-1, 0)
         };
@@ -208,20 +163,8 @@ impl Team {
             w.mailbox.posted.store(posted, Ordering::Relaxed);
             w.mailbox.signal.store_and_wake(epoch);
         }
-        let mut mine = catch_unwind(AssertUnwindSafe(|| job(0)));
-        // Parts the leader took back (see `take_back`), for the first 64 workers.
-        let taken = std::cell::Cell::new(0u64);
-        let finished = |i: usize, w: &Worker| {
-            w.done.load(Ordering::SeqCst) == epoch || (i < 64 && taken.get() >> i & 1 == 1)
-        };
-        let all_done = || team.iter().enumerate().all(|(i, w)| finished(i, w));
-        if !all_done() && self.policy != WaitPolicy::Passive {
-            if let Err(p) = self.take_back(team, epoch, job, posted_at, &taken, &all_done) {
-                if mine.is_ok() {
-                    mine = Err(p);
-                }
-            }
-        }
+        let mine = catch_unwind(AssertUnwindSafe(|| job(0)));
+        let all_done = || team.iter().all(|w| w.done.load(Ordering::SeqCst) == epoch);
         if !all_done() {
             self.leader_wait
                 .wait_until(self.policy, LEADER_SPINS_PER_YIELD, |_| all_done());
@@ -239,45 +182,6 @@ impl Team {
         Some(Ok(()))
     }
 
-    /// Waits until [`TAKE_BACK_TICKS`] after `posted_at` for the workers to claim
-    /// their parts, then runs each part not yet claimed on this thread (checking
-    /// again before each, as a worker may claim meanwhile), marking it in `taken`. A
-    /// worker kept off the CPUs then costs the call that part's time instead of an
-    /// unbounded wait. Returns the first panic of a part run here.
-    fn take_back(
-        &self,
-        team: &[&'static Worker],
-        epoch: u32,
-        job: &Job<'_>,
-        posted_at: u64,
-        taken: &std::cell::Cell<u64>,
-        all_done: &dyn Fn() -> bool,
-    ) -> Result<(), Box<dyn std::any::Any + Send>> {
-        let mut spins = 0u32;
-        while !all_done() {
-            if placement::ticks().wrapping_sub(posted_at) > TAKE_BACK_TICKS {
-                let mut first_panic = Ok(());
-                for (i, w) in team.iter().enumerate().take(64) {
-                    if w.done.load(Ordering::SeqCst) != epoch && w.decide(epoch, true) {
-                        taken.set(taken.get() | 1 << i);
-                        if let Err(p) = catch_unwind(AssertUnwindSafe(|| job(i + 1))) {
-                            if first_panic.is_ok() {
-                                first_panic = Err(p);
-                            }
-                        }
-                    }
-                }
-                return first_panic;
-            }
-            std::hint::spin_loop();
-            spins = spins.wrapping_add(1);
-            if spins % LEADER_SPINS_PER_YIELD == 0 {
-                std::thread::yield_now();
-            }
-        }
-        Ok(())
-    }
-
     /// Spawns workers until there are `n`.
     fn grow(&'static self, leader: &mut LeaderState, n: usize) -> Result<(), String> {
         while leader.workers.len() < n {
@@ -293,7 +197,6 @@ impl Team {
                 }),
                 // A new worker has "finished" every epoch up to now.
                 done: CachePadded::new(AtomicU32::new(leader.epoch)),
-                claim: CachePadded::new(AtomicU64::new(u64::from(leader.epoch) << 1)),
             }));
             worker.mailbox.signal.store_and_wake(leader.epoch);
             // The starting epoch is passed in, not read by the new thread: by the time
@@ -349,15 +252,8 @@ impl Team {
                     placement::move_off(leader_cpu);
                 }
             }
-            if !me.decide(seen, false) {
-                // The leader took this part back and ran it; the job may be gone.
-                me.done.store(seen, Ordering::SeqCst);
-                self.leader_wait.nudge();
-                continue;
-            }
-            // SAFETY: a new signal was observed (acquire) and this worker claimed its
-            // part, so the leader's write of the mailbox is visible and stays
-            // unchanged until we store `done`.
+            // SAFETY: a new signal was observed (acquire), so the leader's write of the
+            // mailbox is visible and stays unchanged until we store `done`.
             let JobPtr(job) = unsafe { *me.mailbox.job.get() };
             // SAFETY: the leader keeps the job alive until it sees our `done`.
             let job = unsafe { &*job };
@@ -369,56 +265,5 @@ impl Team {
             me.done.store(seen, Ordering::SeqCst);
             self.leader_wait.nudge();
         }
-    }
-}
-
-#[cfg(test)]
-mod test {
-    use super::*;
-
-    fn worker_at(epoch: u32) -> Worker {
-        Worker {
-            mailbox: CachePadded::new(Mailbox {
-                signal: WaitWord::default(),
-                job: UnsafeCell::new(JobPtr(std::ptr::null::<fn(usize)>() as *const Job<'static>)),
-                leader_cpu: AtomicI32::new(-1),
-                posted: AtomicU64::new(0),
-            }),
-            done: CachePadded::new(AtomicU32::new(epoch)),
-            claim: CachePadded::new(AtomicU64::new(u64::from(epoch) << 1)),
-        }
-    }
-
-    #[test]
-    fn each_part_is_decided_once() {
-        let w = worker_at(7);
-        // Epoch 8: the worker claims first; the leader cannot take it back.
-        assert!(w.decide(8, false));
-        assert!(!w.decide(8, true));
-        // Epoch 9: the leader takes it back first; the worker's claim fails.
-        assert!(w.decide(9, true));
-        assert!(!w.decide(9, false));
-    }
-
-    #[test]
-    fn a_late_worker_cannot_claim_an_old_epoch() {
-        // The leader took back 10 and 11 while the worker slept; the worker then
-        // wakes having seen 10: its claim must fail (job 10 is gone), as must 11.
-        let w = worker_at(9);
-        assert!(w.decide(10, true));
-        assert!(w.decide(11, true));
-        assert!(!w.decide(10, false));
-        assert!(!w.decide(11, false));
-        assert!(w.decide(12, false));
-    }
-
-    #[test]
-    fn epochs_wrap() {
-        let w = worker_at(u32::MAX - 1);
-        assert!(w.decide(u32::MAX, false));
-        assert!(w.decide(0, true));
-        assert!(!w.decide(u32::MAX, false));
-        assert!(w.decide(1, false));
-        assert!(!w.decide(1, true));
     }
 }
