@@ -149,26 +149,34 @@ fn inside_openmp_region_with_libgomp() {
     omp_checks(&exe);
 }
 
-#[test]
-fn inside_openmp_region_with_llvm_libomp() {
-    let _serial = serial();
+/// tests/c/`name`.c built with clang against LLVM libomp (checked with ldd), or
+/// `None` with a message where clang is not installed: CI installs it (see the report
+/// in tests/sanitizers.rs); a developer machine without it still runs the libgomp
+/// variants.
+fn build_with_llvm_libomp(name: &str) -> Option<PathBuf> {
     if !have("clang") {
-        // CI installs clang (see the report in tests/sanitizers.rs); a developer
-        // machine without it still runs the libgomp variant above.
         eprintln!("skipped: clang is not installed");
-        return;
+        return None;
     }
     // Debian's clang finds libomp in its own lib directory at link time; the rpath
     // lets the program find it at run time.
     let llvm_lib = "/usr/lib/llvm-14/lib";
     let rpath = format!("-Wl,-rpath,{llvm_lib}");
     let lflag = format!("-L{llvm_lib}");
-    let exe = build("omp_nested", "clang", &["-fopenmp=libomp", &lflag, &rpath]);
+    let exe = build(name, "clang", &["-fopenmp=libomp", &lflag, &rpath]);
     let ldd = Command::new("ldd").arg(&exe).output().expect("ldd");
     let ldd = String::from_utf8_lossy(&ldd.stdout);
     assert!(ldd.contains("libomp"), "not linked to LLVM libomp:\n{ldd}");
     assert!(!ldd.contains("libgomp"), "linked to libgomp too:\n{ldd}");
-    omp_checks(&exe);
+    Some(exe)
+}
+
+#[test]
+fn inside_openmp_region_with_llvm_libomp() {
+    let _serial = serial();
+    if let Some(exe) = build_with_llvm_libomp("omp_nested") {
+        omp_checks(&exe);
+    }
 }
 
 /// PARFOR_OMP_TEAM=always: calls run on the OpenMP runtime's threads, correctly,
@@ -193,18 +201,9 @@ fn calls_borrow_libgomp_threads() {
 #[test]
 fn calls_borrow_llvm_libomp_threads() {
     let _serial = serial();
-    if !have("clang") {
-        eprintln!("skipped: clang is not installed");
-        return;
+    if let Some(exe) = build_with_llvm_libomp("omp_borrow") {
+        borrow_checks(&exe);
     }
-    let llvm_lib = "/usr/lib/llvm-14/lib";
-    let rpath = format!("-Wl,-rpath,{llvm_lib}");
-    let lflag = format!("-L{llvm_lib}");
-    borrow_checks(&build(
-        "omp_borrow",
-        "clang",
-        &["-fopenmp=libomp", &lflag, &rpath],
-    ));
 }
 
 #[test]
