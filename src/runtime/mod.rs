@@ -23,9 +23,11 @@ mod placement;
 mod team;
 mod wait;
 
+use std::any::Any;
 use std::cell::Cell;
+use std::panic::resume_unwind;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 
 use rayon::prelude::*;
 
@@ -165,6 +167,40 @@ pub(crate) fn fork_join(
             let pool = rayon_pool()?;
             pool.install(|| (0..k).into_par_iter().with_max_len(1).for_each(part));
             Ok(())
+        }
+    }
+}
+
+/// The first panic caught in the parts of a call, kept to be re-raised on the
+/// calling thread once every part has finished (a panic must not unwind out of a
+/// worker thread, nor through an OpenMP runtime's frames).
+#[derive(Default)]
+pub(crate) struct FirstPanic {
+    /// Set once a payload is stored: the caller skips the lock when none was.
+    caught: AtomicBool,
+    payload: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+impl FirstPanic {
+    /// Keeps `payload` unless an earlier one is kept already.
+    pub(crate) fn record(&self, payload: Box<dyn Any + Send>) {
+        let mut slot = self.payload.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(payload);
+        self.caught.store(true, Ordering::Release);
+    }
+
+    /// Re-raises the kept panic, if any, leaving the slot empty for the next call.
+    pub(crate) fn resume(&self) {
+        if self.caught.load(Ordering::Acquire) {
+            self.caught.store(false, Ordering::Relaxed);
+            let kept = self
+                .payload
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(p) = kept {
+                resume_unwind(p);
+            }
         }
     }
 }

@@ -20,16 +20,16 @@
 //! emits for `#pragma omp parallel` (LLVM libomp exports it too). PARFOR_OMP_TEAM
 //! =always does this whenever OpenMP is loaded, =never never.
 
-use std::any::Any;
 use std::ffi::c_void;
 use std::os::raw::{c_int, c_uint};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::config::{self, OmpTeam};
 use super::placement;
+use super::FirstPanic;
 
 /// `omp_in_parallel` state: 0 never looked up, 1 absent, else the function address.
 static FUNC: AtomicUsize = AtomicUsize::new(0);
@@ -185,7 +185,7 @@ struct Borrowed<'a> {
     part: &'a (dyn Fn(usize) + Sync),
     parts: usize,
     fns: &'static OmpTeamFns,
-    panic: Mutex<Option<Box<dyn Any + Send>>>,
+    panic: FirstPanic,
 }
 
 /// The function each OpenMP thread runs: parts tid, tid + team, ... so that every
@@ -201,8 +201,7 @@ extern "C" fn run_parts(data: *mut c_void) {
     let mut tid = usize::try_from(me).unwrap_or(0);
     while tid < b.parts {
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| (b.part)(tid))) {
-            let mut slot = b.panic.lock().unwrap_or_else(|e| e.into_inner());
-            slot.get_or_insert(p);
+            b.panic.record(p);
         }
         tid += team;
     }
@@ -225,7 +224,7 @@ pub(crate) fn borrow(parts: usize, part: &(dyn Fn(usize) + Sync)) -> bool {
         part,
         parts,
         fns,
-        panic: Mutex::new(None),
+        panic: FirstPanic::default(),
     };
     // SAFETY: GOMP_parallel runs `run_parts(data)` on a team of up to `threads`
     // threads (the caller among them) and returns once all have returned; `b` lives
@@ -238,8 +237,6 @@ pub(crate) fn borrow(parts: usize, part: &(dyn Fn(usize) + Sync)) -> bool {
             0,
         )
     };
-    if let Some(p) = b.panic.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        resume_unwind(p);
-    }
+    b.panic.resume();
     true
 }

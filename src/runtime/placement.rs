@@ -57,20 +57,59 @@ pub(crate) fn ticks() -> u64 {
 /// A spinning worker that picks up a job this many ticks after it was posted was
 /// kept off its CPU by another thread (about 50-100 us: a spinning worker normally
 /// sees a job within a microsecond; parked workers are not judged by this).
-pub(crate) const STARVED_TICKS: u64 = 200_000;
+const STARVED_TICKS: u64 = 200_000;
 /// After a worker was starved away from its leader's CPU, it stays beside the
 /// leader for this many ticks (about 0.1 s) instead of moving off again.
-pub(crate) const BACKOFF_TICKS: u64 = 300_000_000;
+const BACKOFF_TICKS: u64 = 300_000_000;
+
+/// What a worker remembers between jobs to decide where it runs.
+#[derive(Default)]
+pub(crate) struct Worker {
+    /// Until when (in ticks) this worker stays beside its leader.
+    stay_until: u64,
+    /// When this worker last picked a job up very late while spinning (0: never).
+    last_crowded: u64,
+}
+
+impl Worker {
+    /// Called on receiving a job that a leader on `leader_cpu` posted at `posted`
+    /// (ticks); `parked`: the worker was woken from the futex rather than spinning.
+    pub(crate) fn on_job(&mut self, leader_cpu: i32, posted: u64, parked: bool) {
+        let now = ticks();
+        let here = current_cpu();
+        // A parked worker's lateness is the futex wake-up (35-75 us, now and then
+        // over a millisecond on the target VM): only a spinning worker's lateness
+        // says that another thread holds its CPU.
+        if !parked {
+            let late = now.saturating_sub(posted);
+            if late > super::omp::CONTENDED_TICKS {
+                // Twice within the borrowing period: not a one-off preemption.
+                if self.last_crowded != 0 && now - self.last_crowded < super::omp::BORROW_TICKS {
+                    super::omp::note_contention(now);
+                }
+                self.last_crowded = now;
+            }
+            if here != leader_cpu && late > STARVED_TICKS {
+                self.stay_until = now + BACKOFF_TICKS;
+                move_to(leader_cpu);
+            }
+        }
+        // Spinning or just woken onto the leader's CPU: the case the move is for.
+        if here == leader_cpu && now >= self.stay_until {
+            move_off(leader_cpu);
+        }
+    }
+}
 
 /// Moves the calling thread off `cpu` if its affinity mask allows another CPU, then
 /// restores the mask. Returns whether it moved.
-pub(crate) fn move_off(cpu: i32) -> bool {
+fn move_off(cpu: i32) -> bool {
     hop(cpu, false)
 }
 
 /// Moves the calling thread onto `cpu` if its affinity mask allows it, then restores
 /// the mask. Returns whether it moved.
-pub(crate) fn move_to(cpu: i32) -> bool {
+fn move_to(cpu: i32) -> bool {
     hop(cpu, true)
 }
 

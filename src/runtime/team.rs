@@ -28,13 +28,13 @@
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use crossbeam_utils::CachePadded;
 
 use super::config::WaitPolicy;
 use super::placement;
 use super::wait::{WaitWord, SPINS_PER_YIELD};
+use super::FirstPanic;
 
 /// The leader, once its own part is done, yields much sooner than an idle worker: a
 /// worker woken from a futex is often queued on the leader's CPU (the scheduler's
@@ -77,9 +77,8 @@ pub(crate) struct Team {
     leader_wait: CachePadded<WaitWord>,
     /// Leader-only state: the workers spawned so far and the epoch.
     leader: UnsafeCell<LeaderState>,
-    /// Set when a worker caught a panic in the current job; the payload is in `panic`.
-    panicked: AtomicBool,
-    panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    /// The first panic a worker caught in the current job.
+    panic: FirstPanic,
     policy: WaitPolicy,
     /// CPUs the process may use: a team larger than this cannot avoid sharing them,
     /// so its workers do not try to move off the leader's CPU.
@@ -118,8 +117,7 @@ impl Team {
                 workers: Vec::new(),
                 epoch: 0,
             }),
-            panicked: AtomicBool::new(false),
-            panic: Mutex::new(None),
+            panic: FirstPanic::default(),
             policy,
             cpus,
         }))
@@ -172,13 +170,7 @@ impl Team {
         if let Err(p) = mine {
             resume_unwind(p);
         }
-        if self.panicked.load(Ordering::Acquire) {
-            self.panicked.store(false, Ordering::Relaxed);
-            let theirs = self.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(p) = theirs {
-                resume_unwind(p);
-            }
-        }
+        self.panic.resume();
         Some(Ok(()))
     }
 
@@ -213,10 +205,7 @@ impl Team {
 
     fn worker_main(&'static self, me: &'static Worker, index: usize, start: u32) {
         let mut seen = start;
-        // Until when (in ticks) this worker stays beside its leader; see `placement`.
-        let mut stay_until = 0;
-        // When this worker last picked a job up very late while spinning (0: never).
-        let mut last_crowded = 0;
+        let mut placement = placement::Worker::default();
         loop {
             let parked;
             (seen, parked) = me
@@ -224,33 +213,9 @@ impl Team {
                 .signal
                 .wait_until(self.policy, SPINS_PER_YIELD, |v| v != seen);
             let leader_cpu = me.mailbox.leader_cpu.load(Ordering::Relaxed);
-            // A parked worker's lateness is the futex wake-up (35-75 us, now and then
-            // over a millisecond on the target VM): only a spinning worker's lateness
-            // says that another thread holds its CPU.
-            if leader_cpu >= 0 && !parked {
-                let now = placement::ticks();
-                let here = placement::current_cpu();
-                let late = now.saturating_sub(me.mailbox.posted.load(Ordering::Relaxed));
-                if late > super::omp::CONTENDED_TICKS {
-                    // Twice within the borrowing period: not a one-off preemption.
-                    if last_crowded != 0 && now - last_crowded < super::omp::BORROW_TICKS {
-                        super::omp::note_contention(now);
-                    }
-                    last_crowded = now;
-                }
-                if here == leader_cpu {
-                    if now >= stay_until {
-                        placement::move_off(leader_cpu);
-                    }
-                } else if late > placement::STARVED_TICKS {
-                    stay_until = now + placement::BACKOFF_TICKS;
-                    placement::move_to(leader_cpu);
-                }
-            } else if leader_cpu >= 0 && placement::current_cpu() == leader_cpu {
-                // Just woken onto the leader's CPU: the common case the move is for.
-                if placement::ticks() >= stay_until {
-                    placement::move_off(leader_cpu);
-                }
+            if leader_cpu >= 0 {
+                let posted = me.mailbox.posted.load(Ordering::Relaxed);
+                placement.on_job(leader_cpu, posted, parked);
             }
             // SAFETY: a new signal was observed (acquire), so the leader's write of the
             // mailbox is visible and stays unchanged until we store `done`.
@@ -258,9 +223,7 @@ impl Team {
             // SAFETY: the leader keeps the job alive until it sees our `done`.
             let job = unsafe { &*job };
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| job(index))) {
-                let mut slot = self.panic.lock().unwrap_or_else(|e| e.into_inner());
-                slot.get_or_insert(p);
-                self.panicked.store(true, Ordering::Release);
+                self.panic.record(p);
             }
             me.done.store(seen, Ordering::SeqCst);
             self.leader_wait.nudge();
