@@ -26,7 +26,7 @@
 //! until it has seen every participant's `done` equal to the new epoch.
 
 use std::cell::UnsafeCell;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use crossbeam_utils::CachePadded;
@@ -168,7 +168,9 @@ impl Team {
                 .wait_until(self.policy, LEADER_SPINS_PER_YIELD, |_| all_done());
         }
         if let Err(p) = mine {
-            resume_unwind(p);
+            // Through the slot, so a worker's panic from this same call is consumed
+            // here (whichever came first is raised) and not by the next call.
+            self.panic.record(p);
         }
         self.panic.resume();
         Some(Ok(()))

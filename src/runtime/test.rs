@@ -65,6 +65,26 @@ fn worker_panic_reaches_the_caller_and_team_survives() {
 }
 
 #[test]
+fn panics_in_every_part_leave_nothing_for_the_next_call() {
+    // The leader's part and the workers' parts all panic: one panic reaches the
+    // caller, and none is kept over to be raised by the next, healthy call.
+    for _ in 0..50 {
+        let r = std::panic::catch_unwind(|| {
+            fork_join(3, usize::MAX, &|tid, _| panic!("boom in part {tid}"))
+        });
+        assert!(r.is_err());
+        let count = AtomicUsize::new(0);
+        let r = std::panic::catch_unwind(|| {
+            fork_join(3, usize::MAX, &|_, _| {
+                count.fetch_add(1, Ordering::Relaxed);
+            })
+        });
+        assert!(r.is_ok(), "a panic of the previous call was raised again");
+        assert_eq!(count.load(Ordering::Relaxed), 3);
+    }
+}
+
+#[test]
 fn concurrent_callers_all_complete() {
     std::thread::scope(|s| {
         for _ in 0..6 {
