@@ -32,6 +32,13 @@ import numpy as np  # noqa: E402
 import parfor  # noqa: E402
 
 
+# Seconds to wait before timing each side, so that the other side's threads have gone
+# to sleep: numpy's OpenBLAS threads keep spinning for 0.1-0.15 s after a call
+# (measured here: a parfor.dot of 1e5 takes 22 us while they spin, 8.7 us after), and
+# parfor's workers spin for up to a few ms.
+PAUSE = 0.2
+
+
 def cpu_model():
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -42,25 +49,50 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
-def time_per_call(fn, budget):
-    """Median seconds per call of fn over batches sized to take ~budget/7 each."""
+def calls_per_batch(fn, budget):
+    """How many calls of fn take about budget/7 (after a warm-up call)."""
     fn()  # warm-up: page faults, thread team start, caches
     calls = 1
     while True:
         t0 = time.perf_counter()
         for _ in range(calls):
             fn()
-        elapsed = time.perf_counter() - t0
-        if elapsed >= budget / 7 or calls >= 1 << 20:
-            break
+        if time.perf_counter() - t0 >= budget / 7 or calls >= 1 << 20:
+            return calls
         calls *= 2
-    samples = [elapsed / calls]
-    for _ in range(6):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        samples.append((time.perf_counter() - t0) / calls)
-    return statistics.median(samples)
+
+
+def batch(fn, calls):
+    """Seconds per call of fn over one batch of calls."""
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - t0) / calls
+
+
+def side_by_side(ours, theirs, budget):
+    """Median seconds per call of each, over 7 batches taken in turns.
+
+    Taking the batches in turns (ours, theirs, ours, ...) keeps a drift of the shared
+    machine's speed from favouring whichever side runs first. A pause before each
+    batch lets the other side's threads (parfor's team and OpenBLAS's both spin a
+    while after a call) go to sleep first, so that neither is timed against the
+    other's spinning on 2 cores."""
+    sides = []
+    for fn in (ours, theirs):
+        time.sleep(PAUSE)
+        sides.append((fn, calls_per_batch(fn, budget), []))
+    for _ in range(7):
+        for fn, calls, samples in sides:
+            time.sleep(PAUSE)
+            samples.append(batch(fn, calls))
+    return [statistics.median(samples) for _, _, samples in sides]
+
+
+def time_per_call(fn, budget):
+    """Median seconds per call of fn over 7 batches of about budget/7 each."""
+    calls = calls_per_batch(fn, budget)
+    return statistics.median(batch(fn, calls) for _ in range(7))
 
 
 def fmt_time(seconds):
@@ -106,13 +138,7 @@ def main():
             (lambda: parfor.dot(a, b), lambda: np.dot(a, b)),
             (lambda: parfor.min(a), lambda: np.min(a)),
         ):
-            # A pause before each side lets the other side's threads (parfor's team
-            # and OpenBLAS's both spin a while after a call) go to sleep first, so
-            # that neither is timed against the other's spinning on 2 cores.
-            time.sleep(0.05)
-            t_ours = time_per_call(ours, args.budget)
-            time.sleep(0.05)
-            t_theirs = time_per_call(theirs, args.budget)
+            t_ours, t_theirs = side_by_side(ours, theirs, args.budget)
             cells.append(f"{fmt_time(t_ours):>11} {fmt_time(t_theirs):>11} {t_theirs / t_ours:>6.2f}")
         print(f"  1e{exponent} | " + " | ".join(cells), flush=True)
         del a, b

@@ -152,6 +152,7 @@ impl Team {
         } else {
             (-1, 0)
         };
+        let mut woke = false;
         for w in team {
             // SAFETY: the worker is idle: the previous leader saw its `done` reach the
             // previous epoch (or it never ran a job); see the module docs.
@@ -159,7 +160,10 @@ impl Team {
             // Relaxed: published with the job by the signal store below.
             w.mailbox.leader_cpu.store(cpu, Ordering::Relaxed);
             w.mailbox.posted.store(posted, Ordering::Relaxed);
-            w.mailbox.signal.store_and_wake(epoch);
+            woke |= w.mailbox.signal.store_and_wake(epoch);
+        }
+        if woke && cpu >= 0 {
+            placement::after_wake();
         }
         let mine = catch_unwind(AssertUnwindSafe(|| job(0)));
         let all_done = || team.iter().all(|w| w.done.load(Ordering::SeqCst) == epoch);
@@ -192,7 +196,7 @@ impl Team {
                 // A new worker has "finished" every epoch up to now.
                 done: CachePadded::new(AtomicU32::new(leader.epoch)),
             }));
-            worker.mailbox.signal.store_and_wake(leader.epoch);
+            let _ = worker.mailbox.signal.store_and_wake(leader.epoch);
             // The starting epoch is passed in, not read by the new thread: by the time
             // it runs, the leader may already have signalled the next one.
             let start = leader.epoch;

@@ -41,12 +41,14 @@ impl WaitWord {
         self.word.load(Ordering::Acquire)
     }
 
-    /// Stores `value` and wakes every parked waiter.
-    pub(crate) fn store_and_wake(&self, value: u32) {
+    /// Stores `value` and wakes every parked waiter; true when one was parked.
+    pub(crate) fn store_and_wake(&self, value: u32) -> bool {
         self.word.store(value, Ordering::SeqCst);
-        if self.sleeping.load(Ordering::SeqCst) {
+        let parked = self.sleeping.load(Ordering::SeqCst);
+        if parked {
             atomic_wait::wake_all(&self.word);
         }
+        parked
     }
 
     /// Changes the word and wakes its waiters if any is parked: for waiters whose
