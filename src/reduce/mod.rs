@@ -201,12 +201,48 @@ impl<P> Slots<P> {
 /// live on the stack, so a small reduction allocates nothing.
 const STACK_PARTS: usize = PARALLEL_MIN_BYTES.div_ceil(MIN_BLOCK_BYTES);
 
+thread_local! {
+    /// Whether this thread's last parallel reduction took its blocks backwards.
+    static LAST_BACKWARDS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Inputs up to this many bytes (all inputs of the call together) alternate the
+/// direction of their passes (see [`next_pass_backwards`]). Beyond it the caches keep
+/// too small a part of a pass to matter, and at 1e8 f64 the backward order measured
+/// 1-3 % slower than the forward one (the prefetchers start over at each block).
+const ALTERNATE_MAX_BYTES: usize = 32 << 20;
+
+/// Whether the threads of a parallel reduction reading `bytes` in all, called from
+/// this thread, take their blocks backwards: the opposite of the previous such
+/// reduction from this thread, up to [`ALTERNATE_MAX_BYTES`]; forwards above.
+///
+/// Why: a thread streaming through a share larger than its cache keeps only the
+/// share's end cached, and a next pass in the same direction evicts that end before
+/// it gets there, so every block comes from the next level again. Taking the blocks
+/// the other way round starts on what is still cached. Measured on the target
+/// machine (2 MiB of L2 per core), repeated reductions of one array on 2 threads:
+/// SUM f64 of 1e6 (4 MiB per thread) 134 -> 84 us, dot f64 of 1e6 278 -> 226 us;
+/// no change at 1e5 (all cached) or 1e7. Only the order in which blocks are
+/// computed changes: each block's partial and the combining tree are the same, so
+/// the results are bitwise the same either way.
+fn next_pass_backwards(bytes: usize) -> bool {
+    if bytes > ALTERNATE_MAX_BYTES {
+        return false;
+    }
+    LAST_BACKWARDS.with(|last| {
+        let now = !last.get();
+        last.set(now);
+        now
+    })
+}
+
 /// Runs `kernel` on every block of `0..len` (blocks of `block` elements), on the
 /// team when `parallel`, and combines the partials with [`tree_combine`] in block
-/// order. `len` must be positive.
+/// order. `bytes`: what the kernels read in all. `len` must be positive.
 fn reduce_blocks<P: Copy + Default + Send + Sync>(
     len: usize,
     block: usize,
+    bytes: usize,
     opts: &Options,
     parallel: bool,
     kernel: impl Fn(Range<usize>) -> P + Sync,
@@ -233,12 +269,18 @@ fn reduce_blocks<P: Copy + Default + Send + Sync>(
         let slots = Slots::new(parts);
         let chunk_blocks = opts.chunk().div_ceil(block);
         let chunker = Chunker::for_call(blocks, opts.schedule(), chunk_blocks, opts.num_threads());
+        let backwards = next_pass_backwards(bytes);
         let ran = runtime::fork_join(chunker.team(), blocks, &|tid, team| {
             chunker.for_each(tid, team, |bs| {
-                for b in bs {
+                let mut run = |b: usize| {
                     // SAFETY: the chunker gives block b to exactly one thread, and
                     // `parts` stays borrowed by `slots` until fork_join has returned.
                     unsafe { slots.write(b, kernel(range(b))) };
+                };
+                if backwards {
+                    bs.rev().for_each(&mut run);
+                } else {
+                    bs.for_each(&mut run);
                 }
                 true
             })
@@ -268,6 +310,7 @@ fn blockwise<T: Element, P: Copy + Default + Send + Sync>(
     reduce_blocks(
         data.len(),
         block,
+        std::mem::size_of_val(data),
         opts,
         parallel,
         |r| kernel(&data[r]),
@@ -337,10 +380,12 @@ pub fn dot<T: Element>(a: &[T], b: &[T], opts: &Options) -> Result<T, Error> {
     }
     let block = block_len(a.len(), std::mem::size_of::<T>());
     // Two inputs: count both towards the threshold.
-    let parallel = 2 * std::mem::size_of_val(a) >= PARALLEL_MIN_BYTES;
+    let bytes = 2 * std::mem::size_of_val(a);
+    let parallel = bytes >= PARALLEL_MIN_BYTES;
     Ok(reduce_blocks(
         a.len(),
         block,
+        bytes,
         opts,
         parallel,
         |r| kernels::dot(&a[r.clone()], &b[r]),
@@ -365,6 +410,7 @@ fn arg_extreme<T: Element>(
     let (_, index) = reduce_blocks(
         data.len(),
         block,
+        std::mem::size_of_val(data),
         opts,
         parallel,
         |r| kernels::offset(kernel(&data[r.clone()]), &r),

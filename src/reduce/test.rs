@@ -60,3 +60,64 @@ fn reduce_with_is_independent_of_team_size() {
         assert_eq!(run(t), expect);
     }
 }
+
+#[test]
+fn consecutive_passes_alternate_direction_and_agree() {
+    // One thread, so one share holds every block: the order it computes them in is
+    // the order of the pass.
+    let opts = Options::with_threads(1).unwrap();
+    let pass = || {
+        let order = std::sync::Mutex::new(Vec::new());
+        let sum = reduce_blocks(
+            1000,
+            100,
+            8000,
+            &opts,
+            true,
+            |r| {
+                order.lock().unwrap().push(r.start / 100);
+                r.start as u64
+            },
+            |a, b| a * 3 + b,
+        );
+        (order.into_inner().unwrap(), sum)
+    };
+    let (first, a) = pass();
+    let (second, b) = pass();
+    let forwards: Vec<usize> = (0..10).collect();
+    let backwards: Vec<usize> = (0..10).rev().collect();
+    assert!(
+        (first == forwards && second == backwards) || (first == backwards && second == forwards),
+        "{first:?} then {second:?}"
+    );
+    // The partials are combined in block order whatever the pass's direction.
+    assert_eq!(a, b);
+    // Large inputs always go forwards.
+    for _ in 0..3 {
+        assert!(!next_pass_backwards(ALTERNATE_MAX_BYTES + 1));
+    }
+}
+
+#[test]
+fn alternating_passes_give_the_same_bits() {
+    // 4 MiB of f64 (alternating) and 48 MiB (forwards only), on 1-3 threads, several
+    // calls in a row: every result equals the first one's bits.
+    for n in [1 << 19, 6 << 20] {
+        let data: Vec<f64> = (0..n)
+            .map(|i| ((i * 7919) % 1000) as f64 * 0.1 - 50.0)
+            .collect();
+        let first = reduce(&data, ReduceOp::Sum, &Options::with_threads(1).unwrap()).unwrap();
+        let first_dot = dot(&data, &data, &Options::with_threads(1).unwrap()).unwrap();
+        let first_arg = argmin(&data, &Options::with_threads(1).unwrap()).unwrap();
+        for threads in [1, 2, 3] {
+            let opts = Options::with_threads(threads).unwrap();
+            for _ in 0..3 {
+                let s = reduce(&data, ReduceOp::Sum, &opts).unwrap();
+                assert_eq!(s.to_bits(), first.to_bits(), "n {n}, {threads} threads");
+                let d = dot(&data, &data, &opts).unwrap();
+                assert_eq!(d.to_bits(), first_dot.to_bits(), "n {n}, {threads} threads");
+                assert_eq!(argmin(&data, &opts).unwrap(), first_arg);
+            }
+        }
+    }
+}
