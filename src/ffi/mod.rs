@@ -114,7 +114,7 @@ pub unsafe extern "C" fn parfor_for(
         // SAFETY: the caller passes NULL or a valid parfor_options.
         let opts = check!(unsafe { boundary::options(opts) });
         let ctx = UserCtx(ctx);
-        let result = crate::parallel_for(range, &opts, |r| {
+        let result = crate::parallel_for::parallel_for_copy(range, &opts, move |r| {
             // SAFETY: `body` is the caller's function for this ctx; the header documents
             // that it is called concurrently with disjoint ranges.
             let code = unsafe { body(ctx.get(), r.start, r.end) };

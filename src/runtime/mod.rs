@@ -32,7 +32,7 @@ use std::sync::{Mutex, Once};
 use rayon::prelude::*;
 
 use crate::error::Error;
-use team::Team;
+use team::{Payload, Team};
 
 /// The largest team size a call may ask for. Far above any machine parfor targets,
 /// low enough that a garbage value from C is an error rather than a thread storm.
@@ -152,6 +152,86 @@ pub(crate) fn fork_join(
         f(0, 1);
         return Ok(());
     }
+    // The team carries a pointer to `f` (the two words of a `&dyn`).
+    let mut payload = Payload::uninit();
+    let erased: *const (dyn Fn(usize, usize) + Sync + '_) = f;
+    // SAFETY: only the lifetime is erased (same fat-pointer layout); `call_dyn` reads
+    // it back, and `run` does not return before every part is done.
+    let erased: *const (dyn Fn(usize, usize) + Sync + 'static) =
+        unsafe { std::mem::transmute(erased) };
+    // SAFETY: the payload has room and alignment for a fat pointer (checked below).
+    unsafe { payload.0.as_mut_ptr().cast::<DynJob>().write(erased) };
+    // SAFETY: `call_dyn` reads exactly what was written above.
+    unsafe { run(k, f, call_dyn, &payload) }
+}
+
+/// A pointer to a job's closure, as `fork_join` puts it in a payload.
+type DynJob = *const (dyn Fn(usize, usize) + Sync + 'static);
+
+const _: () = assert!(std::mem::size_of::<DynJob>() <= std::mem::size_of::<Payload>());
+const _: () = assert!(std::mem::align_of::<DynJob>() <= std::mem::align_of::<Payload>());
+
+/// Runs part `tid` of a job that `fork_join` posted.
+///
+/// # Safety
+/// `p` holds a `DynJob` whose closure is alive.
+unsafe fn call_dyn(p: &Payload, tid: usize, k: usize) {
+    // SAFETY: the function's contract.
+    let f = unsafe { &*p.0.as_ptr().cast::<DynJob>().read() };
+    let _in = Enter::new(tid);
+    f(tid, k);
+}
+
+/// Runs part `tid` of a job that `fork_join_copy` posted.
+///
+/// # Safety
+/// `p` holds an `F` (copied bitwise) whose borrows are alive.
+unsafe fn call_copy<F: Fn(usize, usize)>(p: &Payload, tid: usize, k: usize) {
+    // SAFETY: the function's contract; F is Copy, so reading it in place is a copy.
+    let f = unsafe { &*p.0.as_ptr().cast::<F>() };
+    let _in = Enter::new(tid);
+    f(tid, k);
+}
+
+/// As [`fork_join`], for a small closure that can be copied: it travels by value in
+/// the workers' mailboxes, so a worker reads the job from the cache line that brought
+/// it the signal instead of from the caller's stack (see `team::Payload`). Closures
+/// too large for a payload take the `fork_join` path.
+pub(crate) fn fork_join_copy<F>(requested: usize, max_useful: usize, f: F) -> Result<(), Error>
+where
+    F: Fn(usize, usize) + Copy + Send + Sync,
+{
+    if std::mem::size_of::<F>() > std::mem::size_of::<Payload>()
+        || std::mem::align_of::<F>() > std::mem::align_of::<Payload>()
+    {
+        return fork_join(requested, max_useful, &f);
+    }
+    let k = team_size(requested, max_useful);
+    if k == 1 {
+        let _in = Enter::new(0);
+        f(0, 1);
+        return Ok(());
+    }
+    let mut payload = Payload::uninit();
+    // SAFETY: F fits the payload's size and alignment (checked above).
+    unsafe { payload.0.as_mut_ptr().cast::<F>().write(f) };
+    // SAFETY: `call_copy::<F>` reads the F written above; F is Send + Sync + Copy, so
+    // each worker may use its own bitwise copy, and `run` returns only after every
+    // part is done, while F's borrows are still alive.
+    unsafe { run(k, &f, call_copy::<F>, &payload) }
+}
+
+/// Runs the `k` parts of a job, on OpenMP's threads when borrowing them, else on the
+/// team, else on the rayon pool; `f` is the same job as `call` with `payload`.
+///
+/// # Safety
+/// `call(payload, tid, k)` must be sound to run on any thread until this returns.
+unsafe fn run(
+    k: usize,
+    f: &(dyn Fn(usize, usize) + Sync),
+    call: team::Call,
+    payload: &Payload,
+) -> Result<(), Error> {
     let part = |tid: usize| {
         let _in = Enter::new(tid);
         f(tid, k);
@@ -161,7 +241,8 @@ pub(crate) fn fork_join(
     if omp::borrow(k, &part) {
         return Ok(());
     }
-    match team()?.try_run(k, &part) {
+    // SAFETY: the caller's contract.
+    match unsafe { team()?.try_run(k, call, payload) } {
         Some(result) => result.map_err(Error::Runtime),
         None => {
             let pool = rayon_pool()?;

@@ -85,15 +85,16 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Called on receiving a job that a leader on `leader_cpu` posted at `posted`
-    /// (ticks); `parked`: the worker was woken from the futex rather than spinning.
-    pub(crate) fn on_job(&mut self, leader_cpu: i32, posted: u64, parked: bool) {
+    /// (the low 32 bits of [`ticks`]); `parked`: the worker was woken from the futex rather than spinning.
+    pub(crate) fn on_job(&mut self, leader_cpu: i32, posted: u32, parked: bool) {
         let now = ticks();
         let here = current_cpu();
         // A parked worker's lateness is the futex wake-up (35-75 us, now and then
         // over a millisecond on the target VM): only a spinning worker's lateness
         // says that another thread holds its CPU.
         if !parked {
-            let late = now.saturating_sub(posted);
+            // Modulo 2^32 ticks (1.6 s at 2.6 GHz): a spinning worker is never that late.
+            let late = u64::from((now as u32).wrapping_sub(posted));
             if late > super::omp::CONTENDED_TICKS {
                 // Twice within the borrowing period: not a one-off preemption.
                 if self.last_crowded != 0 && now - self.last_crowded < super::omp::BORROW_TICKS {

@@ -101,3 +101,100 @@ fn concurrent_callers_all_complete() {
         }
     });
 }
+
+#[test]
+fn post_word_round_trips() {
+    use team::Post;
+    for (team, leader_cpu, posted) in [
+        (2, Some(0), 0),
+        (MAX_THREADS, Some(65534), u32::MAX),
+        (3, None, 12345),
+        (7, Some(17), 1 << 31),
+    ] {
+        let p = Post {
+            team,
+            leader_cpu,
+            posted,
+        };
+        assert_eq!(Post::unpack(p.pack()), p);
+    }
+    // A CPU number too large for the word is not announced rather than mangled.
+    let p = Post {
+        team: 2,
+        leader_cpu: Some(70000),
+        posted: 5,
+    };
+    assert_eq!(Post::unpack(p.pack()).leader_cpu, None);
+}
+
+#[test]
+fn copied_jobs_run_every_part_once_and_see_their_data() {
+    // A job small enough to travel in the mailbox, and one too large for it (which
+    // takes the pointer path): both run each part once, with the captured values.
+    let seen = Mutex::new(Vec::new());
+    for k in [1, 2, 3, 5] {
+        let seen_ref = &seen;
+        let (a, b, c) = (11usize, 22usize, 33usize);
+        fork_join_copy(k, usize::MAX, move |tid, team| {
+            assert_eq!(team, k);
+            assert_eq!(thread_index(), tid);
+            seen_ref.lock().unwrap().push((tid, a + b + c));
+        })
+        .unwrap();
+        let big = [7u64; 16];
+        fork_join_copy(k, usize::MAX, move |tid, team| {
+            assert_eq!(team, k);
+            seen_ref
+                .lock()
+                .unwrap()
+                .push((tid, big.iter().sum::<u64>() as usize));
+        })
+        .unwrap();
+        let mut got = std::mem::take(&mut *seen.lock().unwrap());
+        got.sort();
+        let mut want: Vec<_> = (0..k).flat_map(|t| [(t, 66), (t, 112)]).collect();
+        want.sort();
+        assert_eq!(got, want, "team of {k}");
+    }
+}
+
+#[test]
+fn copied_jobs_alternate_with_pointer_jobs() {
+    // The mailbox holds either kind of job; switching between them call after call
+    // must never run one with the other's payload.
+    for i in 0..2000usize {
+        let hits = AtomicUsize::new(0);
+        let hits_ref = &hits;
+        if i % 2 == 0 {
+            fork_join_copy(2, usize::MAX, move |tid, _| {
+                hits_ref.fetch_add(tid + 1 + i, Ordering::Relaxed);
+            })
+            .unwrap();
+        } else {
+            fork_join(2, usize::MAX, &|tid, _| {
+                hits.fetch_add(tid + 1 + i, Ordering::Relaxed);
+            })
+            .unwrap();
+        }
+        assert_eq!(hits.load(Ordering::Relaxed), 3 + 2 * i);
+    }
+}
+
+#[test]
+fn copied_job_panic_reaches_the_caller() {
+    let r = std::panic::catch_unwind(|| {
+        fork_join_copy(2, usize::MAX, |tid, _| {
+            if tid == 1 {
+                panic!("boom in copied part 1");
+            }
+        })
+    });
+    assert!(r.is_err());
+    let count = AtomicUsize::new(0);
+    let count_ref = &count;
+    fork_join_copy(2, usize::MAX, move |_, _| {
+        count_ref.fetch_add(1, Ordering::Relaxed);
+    })
+    .unwrap();
+    assert_eq!(count.load(Ordering::Relaxed), 2);
+}

@@ -125,3 +125,41 @@ fn shares_split_from_the_back() {
     assert_eq!(s.take_back_half(), Some((3, 4)));
     assert_eq!(s.left(), 0);
 }
+
+#[test]
+fn copied_loop_bodies_cover_the_range_and_report_failures() {
+    use crate::parallel_for::parallel_for_copy;
+    use std::sync::atomic::AtomicU32;
+    let n = 1000;
+    let hits: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
+    let hits_ref = &hits;
+    for threads in [1, 2, 3] {
+        for schedule in [Schedule::Auto, Schedule::Static, Schedule::Dynamic] {
+            let opts = Options::new(threads, schedule, 0).unwrap();
+            parallel_for_copy(5..n, &opts, move |r| {
+                for i in r {
+                    hits_ref[i].fetch_add(1, Ordering::Relaxed);
+                }
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        }
+    }
+    for (i, h) in hits.iter().enumerate() {
+        assert_eq!(
+            h.load(Ordering::Relaxed),
+            if i < 5 { 0 } else { 9 },
+            "index {i}"
+        );
+    }
+    // A failing range comes back with its bounds and cause.
+    let opts = Options::new(2, Schedule::Static, 0).unwrap();
+    let err = parallel_for_copy(0..10, &opts, |r| if r.start == 5 { Err(7) } else { Ok(()) })
+        .unwrap_err();
+    match err {
+        crate::Error::Cancelled { range, cause } => assert_eq!((range, cause), (5..10, 7)),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(parallel_for_copy(3..1, &opts, |_| Ok::<(), ()>(())).is_err());
+    assert!(parallel_for_copy(3..3, &opts, |_| Err::<(), ()>(())).is_ok());
+}
