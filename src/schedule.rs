@@ -85,6 +85,12 @@ impl Options {
     pub fn chunk(&self) -> usize {
         self.chunk
     }
+
+    /// Whether the schedule gives each thread one contiguous range, as
+    /// [`static_block`] cuts it: static (or auto) with an automatic chunk.
+    pub(crate) fn one_range_each(&self) -> bool {
+        matches!(self.schedule, Schedule::Auto | Schedule::Static) && self.chunk == 0
+    }
 }
 
 /// Hands the items `0..n` to the threads of a team, each item to

@@ -7,23 +7,25 @@
 //! 0.6 us for libgomp. OpenMP instead lets the calling thread do its share as thread 0
 //! and signals each worker through memory it alone reads, and that is what this team
 //! does. Per call, on the critical path, only two cache lines per worker move between
-//! cores: the worker's mailbox (job pointer and signal word, written by the leader)
-//! and its `done` word (written by the worker). Idle workers spin for the wait
-//! policy's time, then park on a futex (see `wait.rs`); so does the leader while it
-//! waits for the workers.
+//! cores: the worker's mailbox (signal word and the job itself, written by the
+//! leader; see `Payload`) and its `done` word (written by the worker). Idle workers
+//! spin for the wait policy's time, then park on a futex (see `wait.rs`); so does the
+//! leader while it waits for the workers.
 //!
 //! The team is used by one leader at a time (`busy`); a caller that finds it busy
 //! falls back to the rayon pool (see `mod.rs`), so calls from many application
 //! threads at once never wait for each other.
 //!
 //! ## Safety of the mailboxes
-//! A worker's `job` cell is written only by the leader holding `busy`, and only while
+//! A worker's `call` and `payload` cells are written only by the leader holding
+//! `busy`, and only while
 //! that worker is idle: before the write the leader has seen the worker's `done`
 //! equal to the previous epoch (acquire), which the worker stores (release) after its
 //! last use of the previous job. The leader then publishes the new job by storing the
-//! signal word (SeqCst, a release); the worker reads the cell only after observing the
-//! new signal (acquire). The leader does not return, so the job's borrows stay alive,
-//! until it has seen every participant's `done` equal to the new epoch.
+//! signal word (SeqCst, a release); the worker reads the cells only after observing
+//! the new signal (acquire). The leader does not return, so the job's borrows (those
+//! of a closure copied into the payload, or the closure a payload points to) stay
+//! alive, until it has seen every participant's `done` equal to the new epoch.
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
@@ -44,8 +46,12 @@ use super::FirstPanic;
 /// yield with nobody else runnable costs well under a microsecond.
 const LEADER_SPINS_PER_YIELD: u32 = 16;
 
-/// Words of a job that travel by value in a worker's mailbox.
-pub(crate) const PAYLOAD_WORDS: usize = 5;
+/// Words of a job that travel by value in a worker's mailbox: the first
+/// [`LINE_WORDS`] share the signal's cache line, the rest fill the next line.
+pub(crate) const PAYLOAD_WORDS: usize = 13;
+/// Payload words on the signal's cache line: a job this small costs its worker one
+/// line transfer in all.
+pub(crate) const LINE_WORDS: usize = 5;
 
 /// A job's data as the team carries it: copied into each worker's mailbox, next to
 /// the signal, so that a worker that sees the signal finds the whole job on the same
@@ -71,8 +77,10 @@ impl Payload {
 /// it refers to must be alive (see the module docs).
 pub(crate) type Call = unsafe fn(&Payload, usize, usize);
 
-/// What the leader writes for one worker: 64 bytes, one cache line (the mailbox is
-/// cache-line aligned), so that the line that brings the signal brings everything.
+/// What the leader writes for one worker: two cache lines (the mailbox is aligned to
+/// 128 bytes), the first with the signal, the packed post word and the first
+/// [`LINE_WORDS`] words of the payload, so that for a small job the line that brings
+/// the signal brings everything.
 #[repr(C)]
 struct Mailbox {
     signal: WaitWord,
@@ -113,7 +121,8 @@ impl Post {
     }
 }
 
-const _: () = assert!(std::mem::size_of::<Mailbox>() == 64);
+const _: () = assert!(std::mem::size_of::<Mailbox>() == 128);
+const _: () = assert!(std::mem::offset_of!(Mailbox, payload) + 8 * LINE_WORDS == 64);
 // The team size must fit its 16 bits.
 const _: () = assert!(super::MAX_THREADS < 1 << 16);
 
@@ -183,7 +192,8 @@ impl Team {
     }
 
     /// Runs `call(payload, tid, k)` for every tid in 0..k, part 0 on the calling
-    /// thread, and returns when all parts are done. `None` when another leader holds
+    /// thread, and returns when all parts are done; `call` reads only the first
+    /// `bytes` bytes of the payload, and only those are copied to the workers. `None` when another leader holds
     /// the team. A panic in any part is re-raised here after every part has finished.
     ///
     /// # Safety
@@ -194,6 +204,7 @@ impl Team {
         k: usize,
         call: Call,
         payload: &Payload,
+        bytes: usize,
     ) -> Option<Result<(), String>> {
         if self
             .busy
@@ -228,9 +239,16 @@ impl Team {
         for w in team {
             // SAFETY: the worker is idle: the previous leader saw its `done` reach the
             // previous epoch (or it never ran a job); see the module docs.
+            // Only the bytes the job uses: the payload's second line is written, and
+            // so moves to the worker, only for a job that needs it.
             unsafe {
                 *w.mailbox.call.get() = call;
-                *w.mailbox.payload.get() = *payload;
+                let words = bytes.div_ceil(8).min(PAYLOAD_WORDS);
+                std::ptr::copy_nonoverlapping(
+                    payload.0.as_ptr(),
+                    (*w.mailbox.payload.get()).0.as_mut_ptr(),
+                    words,
+                );
             }
             // Relaxed: published with the job by the signal store below.
             w.mailbox.post.store(post, Ordering::Relaxed);

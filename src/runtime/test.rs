@@ -129,8 +129,9 @@ fn post_word_round_trips() {
 
 #[test]
 fn copied_jobs_run_every_part_once_and_see_their_data() {
-    // A job small enough to travel in the mailbox, and one too large for it (which
-    // takes the pointer path): both run each part once, with the captured values.
+    // A job that fits the signal's line, one that needs the payload's second line,
+    // and one too large for the mailbox (which takes the pointer path): each runs
+    // each part once, with the captured values.
     let seen = Mutex::new(Vec::new());
     for k in [1, 2, 3, 5] {
         let seen_ref = &seen;
@@ -139,6 +140,16 @@ fn copied_jobs_run_every_part_once_and_see_their_data() {
             assert_eq!(team, k);
             assert_eq!(thread_index(), tid);
             seen_ref.lock().unwrap().push((tid, a + b + c));
+        })
+        .unwrap();
+        // 88 bytes: the payload's second cache line.
+        let mid = [3u64; 10];
+        fork_join_copy(k, usize::MAX, move |tid, team| {
+            assert_eq!(team, k);
+            seen_ref
+                .lock()
+                .unwrap()
+                .push((tid, mid.iter().sum::<u64>() as usize));
         })
         .unwrap();
         let big = [7u64; 16];
@@ -152,7 +163,7 @@ fn copied_jobs_run_every_part_once_and_see_their_data() {
         .unwrap();
         let mut got = std::mem::take(&mut *seen.lock().unwrap());
         got.sort();
-        let mut want: Vec<_> = (0..k).flat_map(|t| [(t, 66), (t, 112)]).collect();
+        let mut want: Vec<_> = (0..k).flat_map(|t| [(t, 66), (t, 30), (t, 112)]).collect();
         want.sort();
         assert_eq!(got, want, "team of {k}");
     }
@@ -162,7 +173,7 @@ fn copied_jobs_run_every_part_once_and_see_their_data() {
 fn copied_jobs_alternate_with_pointer_jobs() {
     // The mailbox holds either kind of job; switching between them call after call
     // must never run one with the other's payload.
-    for i in 0..2000usize {
+    for i in 0..if cfg!(miri) { 40 } else { 2000usize } {
         let hits = AtomicUsize::new(0);
         let hits_ref = &hits;
         if i % 2 == 0 {
