@@ -203,8 +203,11 @@ typedef struct parfor_options {
 /*
  Loop body: called with disjoint sub-ranges [begin, end) of the loop's range, from
  several threads at once (the calling thread included). Return 0 to go on; nonzero
- cancels the loop: ranges not yet started are skipped and the call returns
- PARFOR_ERR_CALLBACK.
+ cancels the loop: ranges not yet handed to a thread are skipped and the call
+ returns PARFOR_ERR_CALLBACK. With the static schedule and chunk 0 (the default),
+ each thread is handed its one range when the loop starts, as in OpenMP; with a
+ chunk or a dynamic or guided schedule, a thread takes its next range only while
+ no body has failed.
  */
 typedef int (*parfor_body)(void *ctx, size_t begin, size_t end);
 
