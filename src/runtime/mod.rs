@@ -146,40 +146,8 @@ pub(crate) fn fork_join(
     max_useful: usize,
     f: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(), Error> {
-    let k = team_size(requested, max_useful);
-    if k == 1 {
-        let _in = Enter::new(0);
-        f(0, 1);
-        return Ok(());
-    }
-    // The team carries a pointer to `f` (the two words of a `&dyn`).
-    let mut payload = Payload::uninit();
-    let erased: *const (dyn Fn(usize, usize) + Sync + '_) = f;
-    // SAFETY: only the lifetime is erased (same fat-pointer layout); `call_dyn` reads
-    // it back, and `run` does not return before every part is done.
-    let erased: *const (dyn Fn(usize, usize) + Sync + 'static) =
-        unsafe { std::mem::transmute(erased) };
-    // SAFETY: the payload has room and alignment for a fat pointer (checked below).
-    unsafe { payload.0.as_mut_ptr().cast::<DynJob>().write(erased) };
-    // SAFETY: `call_dyn` reads exactly what was written above.
-    unsafe { run(k, f, call_dyn, &payload, std::mem::size_of::<DynJob>()) }
-}
-
-/// A pointer to a job's closure, as `fork_join` puts it in a payload.
-type DynJob = *const (dyn Fn(usize, usize) + Sync + 'static);
-
-const _: () = assert!(std::mem::size_of::<DynJob>() <= std::mem::size_of::<Payload>());
-const _: () = assert!(std::mem::align_of::<DynJob>() <= std::mem::align_of::<Payload>());
-
-/// Runs part `tid` of a job that `fork_join` posted.
-///
-/// # Safety
-/// `p` holds a `DynJob` whose closure is alive.
-unsafe fn call_dyn(p: &Payload, tid: usize, k: usize) {
-    // SAFETY: the function's contract.
-    let f = unsafe { &*p.0.as_ptr().cast::<DynJob>().read() };
-    let _in = Enter::new(tid);
-    f(tid, k);
+    // A `&dyn` is itself a small Copy job: the team carries its two words.
+    fork_join_copy(requested, max_useful, f)
 }
 
 /// Runs part `tid` of a job that `fork_join_copy` posted.
@@ -196,8 +164,9 @@ unsafe fn call_copy<F: Fn(usize, usize)>(p: &Payload, tid: usize, k: usize) {
 /// As [`fork_join`], for a small closure that can be copied: it travels by value in
 /// the workers' mailboxes, so a worker reads the job from the cache line that brought
 /// it the signal instead of from the caller's stack (see `team::Payload`). Closures
-/// too large for a payload take the `fork_join` path. Up to 40 bytes the job shares
-/// the signal's cache line; up to 104 bytes it takes one more line.
+/// too large for a payload go through `fork_join`, which posts a reference to them.
+/// Up to 40 bytes the job shares the signal's cache line; up to 104 bytes it takes
+/// one more line.
 pub(crate) fn fork_join_copy<F>(requested: usize, max_useful: usize, f: F) -> Result<(), Error>
 where
     F: Fn(usize, usize) + Copy + Send + Sync,

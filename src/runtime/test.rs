@@ -127,40 +127,27 @@ fn post_word_round_trips() {
     assert_eq!(Post::unpack(p.pack()).leader_cpu, None);
 }
 
+/// Runs a copied job that captures `words` (and two more words) on a team of `k`,
+/// each part recording its index and the sum of `words`.
+fn run_summing_job<const N: usize>(k: usize, words: [u64; N], seen: &Mutex<Vec<(usize, u64)>>) {
+    fork_join_copy(k, usize::MAX, move |tid, team| {
+        assert_eq!(team, k);
+        assert_eq!(thread_index(), tid);
+        seen.lock().unwrap().push((tid, words.iter().sum()));
+    })
+    .unwrap();
+}
+
 #[test]
 fn copied_jobs_run_every_part_once_and_see_their_data() {
-    // A job that fits the signal's line, one that needs the payload's second line,
-    // and one too large for the mailbox (which takes the pointer path): each runs
-    // each part once, with the captured values.
+    // A job that fits the signal's line (40 bytes), one that needs the payload's
+    // second line (96 bytes), and one too large for the mailbox (144 bytes, which
+    // takes the pointer path): each runs each part once, with the captured values.
     let seen = Mutex::new(Vec::new());
     for k in [1, 2, 3, 5] {
-        let seen_ref = &seen;
-        let (a, b, c) = (11usize, 22usize, 33usize);
-        fork_join_copy(k, usize::MAX, move |tid, team| {
-            assert_eq!(team, k);
-            assert_eq!(thread_index(), tid);
-            seen_ref.lock().unwrap().push((tid, a + b + c));
-        })
-        .unwrap();
-        // 88 bytes: the payload's second cache line.
-        let mid = [3u64; 10];
-        fork_join_copy(k, usize::MAX, move |tid, team| {
-            assert_eq!(team, k);
-            seen_ref
-                .lock()
-                .unwrap()
-                .push((tid, mid.iter().sum::<u64>() as usize));
-        })
-        .unwrap();
-        let big = [7u64; 16];
-        fork_join_copy(k, usize::MAX, move |tid, team| {
-            assert_eq!(team, k);
-            seen_ref
-                .lock()
-                .unwrap()
-                .push((tid, big.iter().sum::<u64>() as usize));
-        })
-        .unwrap();
+        run_summing_job(k, [11, 22, 33], &seen);
+        run_summing_job(k, [3; 10], &seen);
+        run_summing_job(k, [7; 16], &seen);
         let mut got = std::mem::take(&mut *seen.lock().unwrap());
         got.sort();
         let mut want: Vec<_> = (0..k).flat_map(|t| [(t, 66), (t, 30), (t, 112)]).collect();
