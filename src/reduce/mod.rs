@@ -244,6 +244,27 @@ fn next_pass_backwards(bytes: usize) -> bool {
     })
 }
 
+/// Stores `compute(b)` into slot b for every block b of `bs`, the last first when
+/// `backwards` (see [`next_pass_backwards`]).
+///
+/// # Safety
+/// As [`Slots::write`] for every index of `bs`: no other thread touches them, and the
+/// slots' slice outlives the call.
+unsafe fn compute_blocks<P>(
+    slots: Slots<P>,
+    bs: Range<usize>,
+    backwards: bool,
+    compute: impl Fn(usize) -> P,
+) {
+    // SAFETY: the function's contract.
+    let run = |b: usize| unsafe { slots.write(b, compute(b)) };
+    if backwards {
+        bs.rev().for_each(run);
+    } else {
+        bs.for_each(run);
+    }
+}
+
 /// Runs `kernel` on every block of `0..len` (blocks of `block` elements), on the
 /// team when `parallel`, and combines the partials with [`tree_combine`] in block
 /// order. `bytes`: what the kernels read in all. `len` must be positive.
@@ -257,7 +278,8 @@ fn reduce_blocks<P: Copy + Default + Send + Sync>(
     combine: impl FnMut(P, P) -> P,
 ) -> P {
     let blocks = len.div_ceil(block);
-    let range = |b: usize| b * block..((b + 1) * block).min(len);
+    // By value (two words), so that the copied job below carries it.
+    let range = move |b: usize| b * block..((b + 1) * block).min(len);
     let serial = |parts: &mut [P]| {
         for (b, p) in parts.iter_mut().enumerate() {
             *p = kernel(range(b));
@@ -281,17 +303,13 @@ fn reduce_blocks<P: Copy + Default + Send + Sync>(
             // bytes), so that a worker reads nothing of this thread's stack: at 1e5
             // f64 that is a few hundred nanoseconds of a 3 us call.
             runtime::fork_join_copy(opts.num_threads(), blocks, move |tid, team| {
-                let run = |b: usize| {
-                    // SAFETY: static_block gives block b to exactly one thread, and
-                    // `parts` stays borrowed by `slots` until fork_join_copy returns.
-                    unsafe { slots.write(b, kernel(b * block..((b + 1) * block).min(len))) };
+                // SAFETY: static_block gives each block to exactly one thread, and
+                // `parts` stays borrowed by `slots` until fork_join_copy returns.
+                unsafe {
+                    compute_blocks(slots, static_block(blocks, team, tid), backwards, |b| {
+                        kernel(range(b))
+                    })
                 };
-                let bs = static_block(blocks, team, tid);
-                if backwards {
-                    bs.rev().for_each(run);
-                } else {
-                    bs.for_each(run);
-                }
             })
         } else {
             let chunk_blocks = opts.chunk().div_ceil(block);
@@ -299,16 +317,9 @@ fn reduce_blocks<P: Copy + Default + Send + Sync>(
                 Chunker::for_call(blocks, opts.schedule(), chunk_blocks, opts.num_threads());
             runtime::fork_join(chunker.team(), blocks, &|tid, team| {
                 chunker.for_each(tid, team, |bs| {
-                    let mut run = |b: usize| {
-                        // SAFETY: the chunker gives block b to exactly one thread, and
-                        // `parts` stays borrowed by `slots` until fork_join returns.
-                        unsafe { slots.write(b, kernel(range(b))) };
-                    };
-                    if backwards {
-                        bs.rev().for_each(&mut run);
-                    } else {
-                        bs.for_each(&mut run);
-                    }
+                    // SAFETY: the chunker gives each block to exactly one thread, and
+                    // `parts` stays borrowed by `slots` until fork_join returns.
+                    unsafe { compute_blocks(slots, bs, backwards, |b| kernel(range(b))) };
                     true
                 })
             })
