@@ -18,10 +18,9 @@
 //!
 //! ## Safety of the mailboxes
 //! A worker's `call` and `payload` cells are written only by the leader holding
-//! `busy`, and only while
-//! that worker is idle: before the write the leader has seen the worker's `done`
-//! equal to the previous epoch (acquire), which the worker stores (release) after its
-//! last use of the previous job. The leader then publishes the new job by storing the
+//! `busy`, and only while that worker is idle: before the write the leader has seen
+//! the worker's `done` equal to the previous epoch (acquire), which the worker stores
+//! (release) after its last use of the previous job. The leader then publishes the new job by storing the
 //! signal word (SeqCst, a release); the worker reads the cells only after observing
 //! the new signal (acquire). The leader does not return, so the job's borrows (those
 //! of a closure copied into the payload, or the closure a payload points to) stay
@@ -89,8 +88,8 @@ struct Mailbox {
     payload: UnsafeCell<Payload>,
 }
 
-/// What a worker needs besides the job, packed in one word to keep the mailbox on one
-/// line: the team size, the CPU the leader ran on when it posted the job (`None`
+/// What a worker needs besides the job, packed in one word so that it shares the
+/// signal's cache line with the start of the payload: the team size, the CPU the leader ran on when it posted the job (`None`
 /// when the worker need not avoid it, see `placement`) and the low 32 bits of
 /// `placement::ticks()` at the post.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -193,8 +192,9 @@ impl Team {
 
     /// Runs `call(payload, tid, k)` for every tid in 0..k, part 0 on the calling
     /// thread, and returns when all parts are done; `call` reads only the first
-    /// `bytes` bytes of the payload, and only those are copied to the workers. `None` when another leader holds
-    /// the team. A panic in any part is re-raised here after every part has finished.
+    /// `bytes` bytes of the payload, and only those are copied to the workers. `None`
+    /// when another leader holds the team. A panic in any part is re-raised here after
+    /// every part has finished.
     ///
     /// # Safety
     /// `call` must be sound to run with a copy of `payload` on any thread until this
