@@ -1,8 +1,9 @@
 """The Pythonic API: reductions over buffers, the team size, and parallel loops.
 
-Every function pins its buffers (no copy, see ``_buffer``), makes one C call through
-``_errors.check`` (GIL released by ctypes for its whole duration) and returns a
-Python scalar: ``int`` for integer dtypes, ``float`` for float32/float64.
+Every function pins its buffers (no copy, see ``_buffer``), makes one C call (the GIL
+released by ctypes for its whole duration), raises the matching ``parfor.Error`` on
+failure, and returns a Python scalar: ``int`` for integer dtypes, ``float`` for
+float32/float64.
 """
 
 import contextlib
@@ -11,8 +12,8 @@ import operator
 import threading
 
 from . import _buffer
-from ._errors import CallbackError, check
-from ._ffi import BODY, CTYPE_OF_DTYPE, Op, lib
+from ._errors import CallbackError, check, error_for
+from ._ffi import BODY, CTYPE_OF_DTYPE, DType, Op, lib
 
 __all__ = [
     "sum",
@@ -30,6 +31,17 @@ __all__ = [
 ]
 
 _OP_NAMES = {op.name.lower(): op for op in Op}
+
+# Bound once: an attribute lookup on the CDLL per call costs more than the lookup of
+# a module global.
+_parfor_reduce = lib.parfor_reduce
+_parfor_dot = lib.parfor_dot
+_parfor_dot_exact = lib.parfor_dot_exact
+_SUM = int(Op.SUM)
+_SUM_EXACT = int(Op.SUM_EXACT)
+_MIN = int(Op.MIN)
+_MAX = int(Op.MAX)
+_DOT_NAMES = _buffer.argument_names("parfor.dot()")
 
 
 def _op(op):
@@ -52,20 +64,13 @@ def _op(op):
 
 
 def _reduce(x, op, what):
-    view = _buffer.acquire(x, what)
-    try:
-        out = CTYPE_OF_DTYPE[view.dtype]()
-        check(
-            lib.parfor_reduce,
-            view.address,
-            view.length,
-            view.dtype,
-            op,
-            None,
-            ctypes.byref(out),
-        )
-    finally:
-        view.release()
+    address, length, dtype, _keep = _buffer.pin(x, what)
+    out = CTYPE_OF_DTYPE[dtype]()
+    # check() inlined here and below: these calls are the package's hot path.
+    code = _parfor_reduce(address, length, dtype, op, None, ctypes.byref(out))
+    if code:
+        _keep = None  # unpin before the traceback takes this frame (see pin_pair)
+        raise error_for(code)
     return out.value
 
 
@@ -83,33 +88,33 @@ def sum(x, exact=False):  # noqa: A001 - the issue names the API after numpy's
     floats are summed in a fixed tree, so the result is bitwise identical for every
     team size. ``exact=True`` (float32/float64 only) gives the correctly rounded sum
     of the exact values, as ``math.fsum``."""
-    return _reduce(x, Op.SUM_EXACT if exact else Op.SUM, "parfor.sum() argument x")
+    return _reduce(x, _SUM_EXACT if exact else _SUM, "parfor.sum() argument x")
 
 
 def prod(x):
     """Product of the elements of ``x``; 1 when empty. Integers wrap."""
-    return _reduce(x, Op.PROD, "parfor.prod() argument x")
+    return _reduce(x, int(Op.PROD), "parfor.prod() argument x")
 
 
 def min(x):  # noqa: A001
     """Smallest element of ``x`` (NaN if there is one). Empty: ``parfor.EmptyError``,
     a ValueError."""
-    return _reduce(x, Op.MIN, "parfor.min() argument x")
+    return _reduce(x, _MIN, "parfor.min() argument x")
 
 
 def max(x):  # noqa: A001
     """Largest element of ``x`` (NaN if there is one). Empty: ``parfor.EmptyError``,
     a ValueError."""
-    return _reduce(x, Op.MAX, "parfor.max() argument x")
+    return _reduce(x, _MAX, "parfor.max() argument x")
 
 
 def _arg_extreme(fn, x, what):
-    view = _buffer.acquire(x, what)
-    try:
-        index = ctypes.c_size_t()
-        check(fn, view.address, view.length, view.dtype, None, ctypes.byref(index))
-    finally:
-        view.release()
+    address, length, dtype, _keep = _buffer.pin(x, what)
+    index = ctypes.c_size_t()
+    code = fn(address, length, dtype, None, ctypes.byref(index))
+    if code:
+        _keep = None  # see _reduce
+        raise error_for(code)
     return index.value
 
 
@@ -129,34 +134,13 @@ def dot(a, b, exact=False):
     """Sum of ``a[i] * b[i]`` in the common element type of ``a`` and ``b`` (0 when
     empty). Both must have the same element type and length. ``exact=True``
     (float32/float64) gives the correctly rounded exact dot product."""
-    va = _buffer.acquire(a, "parfor.dot() argument a")
-    try:
-        vb = _buffer.acquire(b, "parfor.dot() argument b")
-        try:
-            if va.dtype != vb.dtype:
-                raise TypeError(
-                    f"parfor.dot(): a is {va.dtype.name.lower()} and b is "
-                    f"{vb.dtype.name.lower()}; both must have the same element type "
-                    f"(parfor does not convert)"
-                )
-            if va.length != vb.length:
-                raise ValueError(
-                    f"parfor.dot(): a has {va.length} elements and b has {vb.length}"
-                )
-            out = CTYPE_OF_DTYPE[va.dtype]()
-            check(
-                lib.parfor_dot_exact if exact else lib.parfor_dot,
-                va.address,
-                vb.address,
-                va.length,
-                va.dtype,
-                None,
-                ctypes.byref(out),
-            )
-        finally:
-            vb.release()
-    finally:
-        va.release()
+    address_a, address_b, length, dtype, _keep = _buffer.pin_pair(a, b, _DOT_NAMES)
+    out = CTYPE_OF_DTYPE[dtype]()
+    fn = _parfor_dot_exact if exact else _parfor_dot
+    code = fn(address_a, address_b, length, dtype, None, ctypes.byref(out))
+    if code:
+        _keep = None  # unpin before the traceback takes this frame (see pin_pair)
+        raise error_for(code)
     return out.value
 
 
@@ -282,7 +266,8 @@ def _as_body(body):
 
 
 def _ctx_address(ctx, pins):
-    """The ``void *`` to pass as ctx to a C body; buffers are pinned into ``pins``."""
+    """The ``void *`` to pass as ctx to a C body; a buffer's pin is appended to
+    ``pins``, which the caller keeps until the call is over."""
     if ctx is None:
         return None
     if isinstance(ctx, bool):
@@ -298,14 +283,14 @@ def _ctx_address(ctx, pins):
     if _is_cffi(ctx):
         return int(_cffi_ffi().cast("uintptr_t", ctx))
     try:
-        view = _buffer.acquire(ctx, "parfor.parallel_for() argument ctx")
+        address, _length, _dtype, keep = _buffer.pin(ctx, "parfor.parallel_for() argument ctx")
     except TypeError:
         raise TypeError(
             "ctx for a C body must be None, an int address, a ctypes object, cffi "
             f"cdata or a buffer, not {type(ctx).__name__}"
         ) from None
-    pins.append(view)
-    return view.address
+    pins.append(keep)
+    return address
 
 
 class _PythonBody:
@@ -378,10 +363,6 @@ def parallel_for(n, body, ctx=None):
             # Only reachable if the library ignored the cancellation.
             raise python_body.error
         return
-    pins = []
-    try:
-        address = _ctx_address(ctx, pins)
-        check(lib.parfor_for, 0, n, None, pointer, address)
-    finally:
-        for view in pins:
-            view.release()
+    pins = []  # kept until the call returns
+    address = _ctx_address(ctx, pins)
+    check(lib.parfor_for, 0, n, None, pointer, address)

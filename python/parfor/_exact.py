@@ -7,8 +7,10 @@ import ctypes
 import threading
 
 from . import _buffer
-from ._errors import check
+from ._errors import check, error_for
 from ._ffi import CTYPE_OF_DTYPE, DType, ExactState, lib
+
+_ADD_DOT_NAMES = _buffer.argument_names("ExactSum.add_dot()")
 
 _RESULT_DTYPES = {
     "float64": DType.F64,
@@ -50,47 +52,28 @@ class ExactSum:
 
     def add(self, values):
         """Adds every element of ``values`` (a buffer of float32 or float64), exactly."""
-        view = _buffer.acquire(values, "ExactSum.add() argument values")
-        try:
-            with self._lock:
-                check(
-                    lib.parfor_exact_accumulate,
-                    ctypes.byref(self._state),
-                    view.address,
-                    view.length,
-                    view.dtype,
-                    None,
-                )
-        finally:
-            view.release()
+        address, length, dtype, _keep = _buffer.pin(values, "ExactSum.add() argument values")
+        with self._lock:
+            code = lib.parfor_exact_accumulate(
+                ctypes.byref(self._state), address, length, dtype, None
+            )
+        if code:
+            _keep = None  # unpin before the traceback takes this frame
+            raise error_for(code)
 
     def add_dot(self, a, b):
         """Adds the products ``a[i] * b[i]`` (float32 or float64, same type and
         length); exact under the conditions of ``parfor_exact_accumulate_dot``."""
-        va = _buffer.acquire(a, "ExactSum.add_dot() argument a")
-        try:
-            vb = _buffer.acquire(b, "ExactSum.add_dot() argument b")
-            try:
-                if va.dtype != vb.dtype or va.length != vb.length:
-                    raise ValueError(
-                        f"ExactSum.add_dot(): a ({va.length} x {va.dtype.name.lower()}) and "
-                        f"b ({vb.length} x {vb.dtype.name.lower()}) must have the same "
-                        f"element type and length"
-                    )
-                with self._lock:
-                    check(
-                        lib.parfor_exact_accumulate_dot,
-                        ctypes.byref(self._state),
-                        va.address,
-                        vb.address,
-                        va.length,
-                        va.dtype,
-                        None,
-                    )
-            finally:
-                vb.release()
-        finally:
-            va.release()
+        address_a, address_b, length, dtype, _keep = _buffer.pin_pair(
+            a, b, _ADD_DOT_NAMES
+        )
+        with self._lock:
+            code = lib.parfor_exact_accumulate_dot(
+                ctypes.byref(self._state), address_a, address_b, length, dtype, None
+            )
+        if code:
+            _keep = None  # unpin before the traceback takes this frame
+            raise error_for(code)
 
     def merge(self, other):
         """Adds the sum held by ``other`` (an ExactSum) to this one, exactly."""

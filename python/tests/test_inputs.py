@@ -148,13 +148,10 @@ class NumpyDtypes(unittest.TestCase):
             with self.subTest(writeable=writeable):
                 x = np.arange(16, dtype=np.float64)
                 x.flags.writeable = writeable
-                view = _buffer.acquire(x, "x")
-                try:
-                    self.assertEqual(view.address, x.ctypes.data)
-                    self.assertEqual(view.length, 16)
-                    self.assertEqual(view.dtype, parfor.DType.F64)
-                finally:
-                    view.release()
+                address, length, dtype, _keep = _buffer.pin(x, "x")
+                self.assertEqual(address, x.ctypes.data)
+                self.assertEqual(length, 16)
+                self.assertEqual(dtype, parfor.DType.F64)
 
     def test_empty(self):
         for dtype in NUMPY_DTYPES:
@@ -257,11 +254,8 @@ class StdlibBuffers(unittest.TestCase):
 
     def test_bytes_are_not_copied(self):
         data = bytes(range(64))
-        view = _buffer.acquire(data, "x")
-        try:
-            self.assertEqual(view.address, ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value)
-        finally:
-            view.release()
+        address, _length, _dtype, _keep = _buffer.pin(data, "x")
+        self.assertEqual(address, ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value)
 
     def test_buffers_are_released_after_the_call(self):
         # An exporter cannot resize while a view is pinned (BufferError): after each
