@@ -272,6 +272,30 @@ class StdlibBuffers(unittest.TestCase):
         a.append(3.0)
         self.assertEqual(parfor.sum(a), 6.0)
 
+    def test_buffers_are_released_after_a_failure(self):
+        # A stored exception keeps its traceback, and with it the frames of the
+        # failed call and their locals: the pins must be gone anyway. mv.release()
+        # raises BufferError while parfor still holds an export of mv, as
+        # bytearray.append does. (assertRaises drops the traceback, so it is not used.)
+        for failing in (
+            lambda mv: parfor.sum(mv),  # the library's MISALIGNED, after pinning
+            lambda mv: parfor.dot(mv, array.array("d", [1.0])),  # lengths differ
+            lambda mv: parfor.dot(mv, array.array("f", [1.0, 2.0])),  # types differ
+            lambda mv: parfor.dot(mv, [1.0, 2.0]),  # b is not a buffer
+            lambda mv: parfor.ExactSum().add_dot(mv, array.array("d", [1.0])),
+        ):
+            buf = bytearray(17)
+            mv = memoryview(buf)[1:].cast("d")
+            try:
+                failing(mv)
+            except (ValueError, TypeError) as e:
+                kept = e
+            else:
+                self.fail("the call did not fail")
+            self.assertIsNotNone(kept.__traceback__)
+            mv.release()
+            buf.append(0)
+
     def test_empty_stdlib_buffers(self):
         self.assertEqual(parfor.sum(b""), 0)
         self.assertEqual(parfor.sum(array.array("d")), 0.0)
