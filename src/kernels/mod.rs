@@ -114,6 +114,53 @@ fn head_len<T>(x: &[T]) -> usize {
     head.min(x.len())
 }
 
+/// How far ahead of the chunk being read the streaming loops ask for data, in bytes.
+const PREFETCH_AHEAD: usize = 1024;
+
+/// Slices of fewer bytes are read without prefetching: they come from L1 or L2, where
+/// the extra instructions only cost (a 1,000-element f64 dot: 106 -> 119 ns with them).
+/// From 10,000 f64 on they already paid (1.41 -> 1.19 us; 1e5: 13.3 -> 10.3 us).
+const PREFETCH_MIN_BYTES: usize = 16 << 10;
+
+/// Whether a loop over `x` should call [`prefetch_ahead`] (see
+/// [`PREFETCH_MIN_BYTES`]).
+#[inline(always)]
+fn worth_prefetching<T>(x: &[T]) -> bool {
+    std::mem::size_of_val(x) >= PREFETCH_MIN_BYTES
+}
+
+/// Asks the CPU to start loading, into L1, the cache lines `PREFETCH_AHEAD` bytes
+/// past each line of `chunk` (one `prefetcht0` per 64-byte line), so that a loop
+/// streaming from L3 or memory has more lines in flight than the hardware prefetchers
+/// alone keep. Measured on the target machine, dot f64 on 2 threads: 1e7 4.22 ->
+/// 3.82 ms, 3e7 14.9 -> 13.6 ms, 1e8 48.6 -> 45.2 ms; one thread 1e8 92.4 -> 85.8 ms.
+/// It changes no value: only when data arrives.
+///
+/// Written by hand because no crate wraps this one instruction; `core::arch` is the
+/// interface. Not under Miri, which does not model prefetches.
+#[inline(always)]
+fn prefetch_ahead<T>(chunk: &[T]) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let start = chunk.as_ptr().cast::<i8>();
+        let bytes = std::mem::size_of_val(chunk);
+        let mut offset = PREFETCH_AHEAD;
+        while offset < PREFETCH_AHEAD + bytes {
+            // wrapping_add: the address may lie past the end of the slice, even of
+            // its allocation, so it must not be formed with `add`.
+            let line = start.wrapping_add(offset);
+            // SAFETY: a prefetch is only a hint: it never faults, whatever the
+            // address, and reads or writes nothing the program can observe. SSE, which
+            // it needs, is part of the x86-64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line) };
+            offset += 64;
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = chunk;
+}
+
 /// Feeds every element of `x` to `step(slot, value)`, where slot k holds lane
 /// (p + k) mod N for the returned p, element i belonging to lane i mod N and the
 /// elements of each lane coming in index order. The bulk is read from a 64-byte
@@ -144,8 +191,12 @@ fn for_each_rotated<T: Copy, const N: usize>(
             step(k, v);
         }
     }
+    let prefetch = worth_prefetching(body);
     let mut chunks = body.chunks_exact(N);
     for c in &mut chunks {
+        if prefetch {
+            prefetch_ahead(c);
+        }
         let c: &[T; N] = c.try_into().expect("chunks_exact yields N elements");
         for (k, &v) in c.iter().enumerate() {
             step(k, v);
@@ -292,7 +343,12 @@ fn dot_imp<T: Element, const N: usize>(a: &[T], b: &[T]) -> T {
     }
     let mut ca = ba.chunks_exact(N);
     let mut cb = bb.chunks_exact(N);
+    let prefetch = worth_prefetching(ba);
     for (x, y) in (&mut ca).zip(&mut cb) {
+        if prefetch {
+            prefetch_ahead(x);
+            prefetch_ahead(y);
+        }
         let x: &[T; N] = x.try_into().expect("N elements");
         let y: &[T; N] = y.try_into().expect("N elements");
         for j in 0..N {
