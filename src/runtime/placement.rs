@@ -21,7 +21,9 @@
 //! only when the scheduler preempts them (measured: 3 ms per parfor call when SUM
 //! calls alternate with OpenMP regions). So a worker that was spinning, yet picked
 //! a job up late ([`STARVED_TICKS`]), goes back to its leader's CPU, where the leader
-//! yields to it while it waits, and stays there for [`BACKOFF_TICKS`].
+//! yields to it while it waits, and stays there for a while: 1 ms the first time,
+//! twice as long each time it is starved again right after, up to 0.1 s
+//! ([`BACKOFF_MIN_TICKS`]).
 
 /// The CPU the calling thread runs on, or -1 where that cannot be known.
 pub(crate) fn current_cpu() -> i32 {
@@ -70,31 +72,81 @@ pub(crate) fn ticks() -> u64 {
 /// kept off its CPU by another thread (about 50-100 us: a spinning worker normally
 /// sees a job within a microsecond; parked workers are not judged by this).
 const STARVED_TICKS: u64 = 200_000;
-/// After a worker was starved away from its leader's CPU, it stays beside the
-/// leader for this many ticks (about 0.1 s) instead of moving off again.
-const BACKOFF_TICKS: u64 = 300_000_000;
+/// The first stay of a worker beside its leader after it was starved away from its
+/// leader's CPU, in ticks (about 1 ms). Starved again on a job posted within
+/// [`AGAIN_TICKS`] or a stay's length (the longer) of the end of the last stay, it
+/// stays twice as long, up to [`BACKOFF_MAX_TICKS`].
+///
+/// Why start short: on the target VM a spinning worker is now and then kept off its
+/// CPU for milliseconds with no other user thread running (right after start-up,
+/// twice in a row: 3.5 ms each time, at a sched_yield). A fixed 0.1 s stay turned
+/// that into 50-100 ms of both threads on one CPU, at one thread's speed: a 1e6 dot
+/// from Python took 0.55 instead of 0.23 ms per call. A thread that really holds the
+/// other CPU, such as libgomp's spinning workers, starves every pickup, so the stay
+/// grows to its maximum within a few calls.
+const BACKOFF_MIN_TICKS: u64 = 2_600_000;
+/// The longest stay beside the leader (about 0.1 s).
+const BACKOFF_MAX_TICKS: u64 = 300_000_000;
+/// See [`BACKOFF_MIN_TICKS`] (about 10 ms). Measured while a kernel thread held the
+/// other CPU for 20-40 ms after start-up: each return there was starved again 1.1 ms
+/// after a 1 ms stay (two calls, then the 2.5 ms wait), so a window of one stay never
+/// let the stay grow and every third call waited.
+const AGAIN_TICKS: u64 = 26_000_000;
+
+/// How long a job waited for a spinning worker that was ready for it, in ticks: from
+/// its post (`posted`, the low 32 bits of [`ticks`]) or from `waiting_since`, when the
+/// worker began to wait, if that came later.
+///
+/// A new thread's first job is posted before the thread first runs (0.4-4 ms on the
+/// target VM): counted from the post, that start-up read as starvation.
+pub(crate) fn lateness(now: u64, posted: u32, waiting_since: u64) -> u64 {
+    // Modulo 2^32 ticks (1.6 s at 2.6 GHz): a spinning worker is never that late.
+    let since_post = u64::from((now as u32).wrapping_sub(posted));
+    since_post.min(now.wrapping_sub(waiting_since))
+}
+
+/// The length of the next stay beside the leader for a worker starved on a job
+/// posted at `posted_at`, whose last stay (0: none) lasted `backoff` and ended at
+/// `stay_until` (see [`BACKOFF_MIN_TICKS`]).
+pub(crate) fn next_backoff(backoff: u64, stay_until: u64, posted_at: u64) -> u64 {
+    let again = backoff != 0 && posted_at.saturating_sub(stay_until) < backoff.max(AGAIN_TICKS);
+    if again {
+        (2 * backoff).min(BACKOFF_MAX_TICKS)
+    } else {
+        BACKOFF_MIN_TICKS
+    }
+}
 
 /// What a worker remembers between jobs to decide where it runs.
 #[derive(Default)]
 pub(crate) struct Worker {
     /// Until when (in ticks) this worker stays beside its leader.
     stay_until: u64,
+    /// The length of the last stay (0: none yet).
+    backoff: u64,
     /// When this worker last picked a job up very late while spinning (0: never).
     last_crowded: u64,
 }
 
 impl Worker {
     /// Called on receiving a job that a leader on `leader_cpu` posted at `posted`
-    /// (the low 32 bits of [`ticks`]); `parked`: the worker was woken from the futex rather than spinning.
-    pub(crate) fn on_job(&mut self, leader_cpu: i32, posted: u32, parked: bool) {
+    /// (the low 32 bits of [`ticks`]); `waiting_since`: [`ticks`] when this worker
+    /// began to wait for it; `parked`: the worker was woken from the futex rather than
+    /// spinning.
+    pub(crate) fn on_job(
+        &mut self,
+        leader_cpu: i32,
+        posted: u32,
+        waiting_since: u64,
+        parked: bool,
+    ) {
         let now = ticks();
         let here = current_cpu();
         // A parked worker's lateness is the futex wake-up (35-75 us, now and then
         // over a millisecond on the target VM): only a spinning worker's lateness
         // says that another thread holds its CPU.
         if !parked {
-            // Modulo 2^32 ticks (1.6 s at 2.6 GHz): a spinning worker is never that late.
-            let late = u64::from((now as u32).wrapping_sub(posted));
+            let late = lateness(now, posted, waiting_since);
             if late > super::omp::CONTENDED_TICKS {
                 // Twice within the borrowing period: not a one-off preemption.
                 if self.last_crowded != 0 && now - self.last_crowded < super::omp::BORROW_TICKS {
@@ -103,7 +155,8 @@ impl Worker {
                 self.last_crowded = now;
             }
             if here != leader_cpu && late > STARVED_TICKS {
-                self.stay_until = now + BACKOFF_TICKS;
+                self.backoff = next_backoff(self.backoff, self.stay_until, now - late);
+                self.stay_until = now + self.backoff;
                 move_to(leader_cpu);
             }
         }

@@ -304,6 +304,7 @@ impl Team {
         let mut seen = start;
         let mut placement = placement::Worker::default();
         loop {
+            let waiting_since = placement::ticks();
             let parked;
             (seen, parked) = me
                 .mailbox
@@ -311,7 +312,7 @@ impl Team {
                 .wait_until(self.policy, SPINS_PER_YIELD, |v| v != seen);
             let post = Post::unpack(me.mailbox.post.load(Ordering::Relaxed));
             if let Some(leader_cpu) = post.leader_cpu {
-                placement.on_job(leader_cpu, post.posted, parked);
+                placement.on_job(leader_cpu, post.posted, waiting_since, parked);
             }
             // SAFETY: a new signal was observed (acquire), so the leader's write of the
             // mailbox is visible and stays unchanged until we store `done`.

@@ -196,3 +196,38 @@ fn copied_job_panic_reaches_the_caller() {
     .unwrap();
     assert_eq!(count.load(Ordering::Relaxed), 2);
 }
+
+#[test]
+fn lateness_counts_from_when_the_worker_began_to_wait() {
+    use placement::lateness;
+    // Waiting before the post: late since the post.
+    assert_eq!(lateness(10_000, 9_000, 5_000), 1_000);
+    // A thread that began to wait after the post (its start-up): late since then.
+    assert_eq!(lateness(10_000, 1_000, 9_990), 10);
+    // Posts carry the low 32 bits of the tick count.
+    let now = (7u64 << 32) + 500;
+    assert_eq!(lateness(now, u32::MAX - 99, 0), 600);
+}
+
+#[test]
+fn stays_beside_the_leader_start_short_and_double_while_starved() {
+    use placement::next_backoff;
+    let first = next_backoff(0, 0, 1_000_000_000);
+    assert!(first > 0);
+    // Starved again on a job posted just after the stay ended: twice as long, and
+    // again, up to a cap.
+    let mut backoff = first;
+    let mut stay_until = 1_000_000_000 + first;
+    let mut lengths = vec![first];
+    for _ in 0..40 {
+        backoff = next_backoff(backoff, stay_until, stay_until + 1_000);
+        stay_until += 1_000 + backoff;
+        lengths.push(backoff);
+    }
+    assert_eq!(lengths[1], 2 * first);
+    assert_eq!(lengths[2], 4 * first);
+    let cap = *lengths.last().unwrap();
+    assert!(cap > 16 * first && lengths[lengths.len() - 2] == cap);
+    // A long quiet time after the stay: back to the first length.
+    assert_eq!(next_backoff(cap, stay_until, stay_until + 100 * cap), first);
+}
