@@ -117,10 +117,13 @@ fn head_len<T>(x: &[T]) -> usize {
 /// How far ahead of the chunk being read the streaming loops ask for data, in bytes.
 const PREFETCH_AHEAD: usize = 1024;
 
-/// Slices of fewer bytes are read without prefetching: they come from L1 or L2, where
-/// the extra instructions only cost (a 1,000-element f64 dot: 106 -> 119 ns with them).
-/// From 10,000 f64 on they already paid (1.41 -> 1.19 us; 1e5: 13.3 -> 10.3 us).
-const PREFETCH_MIN_BYTES: usize = 16 << 10;
+/// Slices of fewer bytes are read without prefetching. Small slices come from L1 or
+/// L2, where the extra instructions take load slots and give nothing: a 1,000-element
+/// f64 dot took 106 -> 119 ns with them, a 1e4 f64 SUM (one 80 KB block) 1.28 ->
+/// 1.33 us. Reductions cut their input into blocks of at least this size only from
+/// 4 MiB of input (see `reduce::block_len`), beyond one core's L2 on the target
+/// machine; there SUM and MAX of 1e8 f64 took 16-25 % less time with them, dot 15 %.
+const PREFETCH_MIN_BYTES: usize = 128 << 10;
 
 /// Whether a loop over `x` should call [`prefetch_ahead`] (see
 /// [`PREFETCH_MIN_BYTES`]).
@@ -132,9 +135,10 @@ fn worth_prefetching<T>(x: &[T]) -> bool {
 /// Asks the CPU to start loading, into L1, the cache lines `PREFETCH_AHEAD` bytes
 /// past each line of `chunk` (one `prefetcht0` per 64-byte line), so that a loop
 /// streaming from L3 or memory has more lines in flight than the hardware prefetchers
-/// alone keep. Measured on the target machine, dot f64 on 2 threads: 1e7 4.22 ->
-/// 3.82 ms, 3e7 14.9 -> 13.6 ms, 1e8 48.6 -> 45.2 ms; one thread 1e8 92.4 -> 85.8 ms.
-/// It changes no value: only when data arrives.
+/// alone keep. Measured on the target machine, dot f64 on 2 threads, both builds in
+/// one process with calls interleaved: 1e7 3.80 -> 3.58 ms back to back and 5.55 ->
+/// 4.81 ms after a 0.2 s pause, 1e8 50.9 -> 43.5 ms. 512 to 1536 bytes ahead measured
+/// alike; 4 KiB was slower. It changes no value: only when data arrives.
 ///
 /// Written by hand because no crate wraps this one instruction; `core::arch` is the
 /// interface. Not under Miri, which does not model prefetches.

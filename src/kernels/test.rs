@@ -180,3 +180,49 @@ fn results_do_not_depend_on_the_address() {
         }
     }
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "the prefetching loops are compiled out under Miri")]
+fn large_slices_read_with_prefetch_match_the_lane_definition() {
+    // Slices from 128 KiB take the loops that prefetch ahead, whose hints reach past
+    // the end of the slice: the bits must still be those of the lane definition.
+    let d: Vec<f64> = (0..40_000)
+        .map(|i| ((i * 7919) % 10_007) as f64 * 0.37 - 1_500.0)
+        .collect();
+    let e: Vec<f64> = (0..40_000).map(|i| ((i * 31) % 97) as f64 * 0.01).collect();
+    let f: Vec<f32> = d.iter().map(|&v| v as f32).collect();
+    for &off in &[0, 3] {
+        for &len in &[16_383, 16_384, 16_400, 39_990] {
+            let x = &d[off..off + len];
+            let y = &e[off..off + len];
+            let xf = &f[off..off + len.min(f.len() - off)];
+            let at = format!("offset {off}, length {len}");
+            assert_eq!(
+                sum(x).to_bits(),
+                reference_lanes(x, 32, 0.0, |a, b| a + b).to_bits(),
+                "{at}"
+            );
+            assert_eq!(
+                sum(xf).to_bits(),
+                reference_lanes(xf, 64, 0.0, |a, b| a + b).to_bits(),
+                "{at}"
+            );
+            let products: Vec<f64> = x.iter().zip(y).map(|(a, b)| a * b).collect();
+            assert_eq!(
+                dot(x, y).to_bits(),
+                reference_lanes(&products, 32, 0.0, |a, b| a + b).to_bits(),
+                "{at}"
+            );
+            assert_eq!(
+                max(x),
+                x.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                "{at}"
+            );
+            assert_eq!(
+                min(xf),
+                xf.iter().copied().fold(f32::INFINITY, f32::min),
+                "{at}"
+            );
+        }
+    }
+}
