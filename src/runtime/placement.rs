@@ -149,7 +149,9 @@ impl Worker {
             let late = lateness(now, posted, waiting_since);
             if late > super::omp::CONTENDED_TICKS {
                 // Twice within the borrowing period: not a one-off preemption.
-                if self.last_crowded != 0 && now - self.last_crowded < super::omp::BORROW_TICKS {
+                if self.last_crowded != 0
+                    && now.saturating_sub(self.last_crowded) < super::omp::BORROW_TICKS
+                {
                     super::omp::note_contention(now);
                 }
                 self.last_crowded = now;

@@ -310,17 +310,22 @@ impl Team {
                 .mailbox
                 .signal
                 .wait_until(self.policy, SPINS_PER_YIELD, |v| v != seen);
-            let post = Post::unpack(me.mailbox.post.load(Ordering::Relaxed));
-            if let Some(leader_cpu) = post.leader_cpu {
-                placement.on_job(leader_cpu, post.posted, waiting_since, parked);
-            }
-            // SAFETY: a new signal was observed (acquire), so the leader's write of the
-            // mailbox is visible and stays unchanged until we store `done`.
-            let (call, payload) = unsafe { (*me.mailbox.call.get(), &*me.mailbox.payload.get()) };
-            let k = post.team;
-            // SAFETY: the leader posted this call with this payload and keeps what it
-            // refers to alive until it sees our `done` (try_run's contract).
-            if let Err(p) = catch_unwind(AssertUnwindSafe(|| unsafe { call(payload, index, k) })) {
+            // Everything up to `done` runs under catch_unwind, the placement step too:
+            // a worker that died here would leave its leader waiting for ever.
+            let job = || {
+                let post = Post::unpack(me.mailbox.post.load(Ordering::Relaxed));
+                if let Some(leader_cpu) = post.leader_cpu {
+                    placement.on_job(leader_cpu, post.posted, waiting_since, parked);
+                }
+                // SAFETY: a new signal was observed (acquire), so the leader's write of
+                // the mailbox is visible and stays unchanged until we store `done`.
+                let (call, payload) =
+                    unsafe { (*me.mailbox.call.get(), &*me.mailbox.payload.get()) };
+                // SAFETY: the leader posted this call with this payload and keeps what
+                // it refers to alive until it sees our `done` (try_run's contract).
+                unsafe { call(payload, index, post.team) }
+            };
+            if let Err(p) = catch_unwind(AssertUnwindSafe(job)) {
                 self.panic.record(p);
             }
             me.done.store(seen, Ordering::SeqCst);
