@@ -115,6 +115,7 @@ fn head_len<T>(x: &[T]) -> usize {
 }
 
 /// How far ahead of the chunk being read the streaming loops ask for data, in bytes.
+#[cfg_attr(miri, allow(dead_code))]
 const PREFETCH_AHEAD: usize = 1024;
 
 /// Slices of fewer bytes are read without prefetching. Small slices come from L1 or

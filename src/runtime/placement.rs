@@ -52,14 +52,15 @@ pub(crate) fn after_wake() {
 
 /// A cheap monotonic tick count for measuring how late a worker picks up a job:
 /// the TSC on x86-64 (a few nanoseconds, constant rate on every CPU this targets),
-/// nanoseconds from a process-wide origin elsewhere.
+/// nanoseconds from a process-wide origin elsewhere and under Miri (which does not
+/// model `rdtsc`).
 pub(crate) fn ticks() -> u64 {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     {
         // SAFETY: rdtsc has no preconditions on x86-64.
         unsafe { core::arch::x86_64::_rdtsc() }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     {
         use std::sync::OnceLock;
         use std::time::Instant;
