@@ -114,6 +114,27 @@ fn reference_lanes<T: Element>(x: &[T], n: usize, init: T, op: impl Fn(T, T) -> 
     lanes[0]
 }
 
+/// Asserts that the f64 and f32 sums of `x` and `xf` and the dot product of `x` and
+/// `y` have the bits of the lane definition ([`reference_lanes`]); `at` names the case.
+fn assert_sums_and_dot_follow_the_lanes(x: &[f64], xf: &[f32], y: &[f64], at: &str) {
+    assert_eq!(
+        sum(x).to_bits(),
+        reference_lanes(x, 32, 0.0, |a, b| a + b).to_bits(),
+        "{at}"
+    );
+    assert_eq!(
+        sum(xf).to_bits(),
+        reference_lanes(xf, 64, 0.0, |a, b| a + b).to_bits(),
+        "{at}"
+    );
+    let products: Vec<f64> = x.iter().zip(y).map(|(a, b)| a * b).collect();
+    assert_eq!(
+        dot(x, y).to_bits(),
+        reference_lanes(&products, 32, 0.0, |a, b| a + b).to_bits(),
+        "{at}"
+    );
+}
+
 #[test]
 fn results_do_not_depend_on_the_address() {
     // The kernels read their bulk from 64-byte aligned addresses, starting lanes
@@ -146,25 +167,10 @@ fn results_do_not_depend_on_the_address() {
             let y = &e[off / 2..off / 2 + len];
             let xf = &f[off..off + len];
             let at = format!("offset {off}, length {len}");
-            assert_eq!(
-                sum(x).to_bits(),
-                reference_lanes(x, 32, 0.0, |a, b| a + b).to_bits(),
-                "{at}"
-            );
-            assert_eq!(
-                sum(xf).to_bits(),
-                reference_lanes(xf, 64, 0.0, |a, b| a + b).to_bits(),
-                "{at}"
-            );
+            assert_sums_and_dot_follow_the_lanes(x, xf, y, &at);
             assert_eq!(
                 prod(y).to_bits(),
                 reference_lanes(y, 32, 1.0, |a, b| a * b).to_bits(),
-                "{at}"
-            );
-            let products: Vec<f64> = x.iter().zip(y).map(|(a, b)| a * b).collect();
-            assert_eq!(
-                dot(x, y).to_bits(),
-                reference_lanes(&products, 32, 0.0, |a, b| a + b).to_bits(),
                 "{at}"
             );
             if len > 0 {
@@ -197,22 +203,7 @@ fn large_slices_read_with_prefetch_match_the_lane_definition() {
             let y = &e[off..off + len];
             let xf = &f[off..off + len.min(f.len() - off)];
             let at = format!("offset {off}, length {len}");
-            assert_eq!(
-                sum(x).to_bits(),
-                reference_lanes(x, 32, 0.0, |a, b| a + b).to_bits(),
-                "{at}"
-            );
-            assert_eq!(
-                sum(xf).to_bits(),
-                reference_lanes(xf, 64, 0.0, |a, b| a + b).to_bits(),
-                "{at}"
-            );
-            let products: Vec<f64> = x.iter().zip(y).map(|(a, b)| a * b).collect();
-            assert_eq!(
-                dot(x, y).to_bits(),
-                reference_lanes(&products, 32, 0.0, |a, b| a + b).to_bits(),
-                "{at}"
-            );
+            assert_sums_and_dot_follow_the_lanes(x, xf, y, &at);
             assert_eq!(
                 max(x),
                 x.iter().copied().fold(f64::NEG_INFINITY, f64::max),
