@@ -39,6 +39,7 @@ _parfor_dot = lib.parfor_dot
 _parfor_dot_exact = lib.parfor_dot_exact
 _SUM = int(Op.SUM)
 _SUM_EXACT = int(Op.SUM_EXACT)
+_PROD = int(Op.PROD)
 _MIN = int(Op.MIN)
 _MAX = int(Op.MAX)
 _DOT_NAMES = _buffer.argument_names("parfor.dot()")
@@ -93,7 +94,7 @@ def sum(x, exact=False):  # noqa: A001 - the issue names the API after numpy's
 
 def prod(x):
     """Product of the elements of ``x``; 1 when empty. Integers wrap."""
-    return _reduce(x, int(Op.PROD), "parfor.prod() argument x")
+    return _reduce(x, _PROD, "parfor.prod() argument x")
 
 
 def min(x):  # noqa: A001
