@@ -5,6 +5,10 @@
  * long double reference, and shows that it is the same bit for bit for 1, 2, 3
  * and 4 threads and for a dynamic schedule.
  *
+ * Build (from the repository root, after `cargo build --release`; -lm for sqrt):
+ *   $ cc -std=c99 -O2 -Iinclude c_examples/custom_reduce.c -Ltarget/release -lparfor \
+ *       -Wl,-rpath,$PWD/target/release -lm -o custom_reduce
+ *
  * Exit status: 0 when every check passes, 1 otherwise. */
 #include <float.h>
 #include <math.h>

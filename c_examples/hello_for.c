@@ -2,7 +2,10 @@
  * parfor_for, checks every element against what a serial loop would write, and
  * prints the team size and which thread indices did some of the work.
  *
- * Build: cc -std=c99 -Iinclude hello_for.c -Ltarget/release -lparfor
+ * Build (from the repository root, after `cargo build --release`):
+ *   $ cc -std=c99 -O2 -Iinclude c_examples/hello_for.c -Ltarget/release -lparfor \
+ *       -Wl,-rpath,$PWD/target/release -o hello_for
+ * Against an installed parfor (make install): cc hello_for.c $(pkg-config --cflags --libs parfor)
  * Exit status: 0 when every element is right, 1 otherwise. */
 #include <stdio.h>
 #include <stdlib.h>

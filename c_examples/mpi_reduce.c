@@ -20,7 +20,7 @@
  * Not part of the default build (it needs MPI). Build and run, after
  * `cargo build --release`:
  *
- *   mpicc -std=c99 -O2 -Iinclude c_examples/mpi_reduce.c -Ltarget/release -lparfor \
+ *   $ mpicc -std=c99 -O2 -Iinclude c_examples/mpi_reduce.c -Ltarget/release -lparfor \
  *         -Wl,-rpath,$PWD/target/release -lm -o mpi_reduce
  *   PARFOR_NUM_THREADS=2 mpirun -np 4 ./mpi_reduce 12000000
  *

@@ -4,7 +4,7 @@
  * that noise on the machine hits both.
  *
  * Build standalone (after `cargo build --release`):
- *   gcc -O3 -march=native -fopenmp -Iinclude c_examples/omp_compare.c \
+ *   $ gcc -O3 -march=native -fopenmp -Iinclude c_examples/omp_compare.c \
  *       c_examples/omp_kernels.c -Ltarget/release -lparfor \
  *       -Wl,-rpath,$PWD/target/release -o omp_compare
  * The full comparison (clang/libomp, oneTBB, rayon, every size, CSV and plot) is

@@ -8,6 +8,10 @@
  * of any summation order, and bitwise against the one-thread result, since parfor
  * promises the same bits for every team size and schedule.
  *
+ * Build (from the repository root, after `cargo build --release`):
+ *   $ cc -std=c99 -O2 -Iinclude c_examples/reduce.c -Ltarget/release -lparfor \
+ *       -Wl,-rpath,$PWD/target/release -o reduce
+ *
  * Usage: reduce [n]   (n elements per buffer; the default is large enough for
  * every dtype to be reduced by the whole team, not the calling thread alone)
  * Exit status: 0 when every check passes, 1 otherwise. */

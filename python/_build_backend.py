@@ -11,6 +11,19 @@ pinned one would in any case describe the API differently from the committed
 ``include/parfor.h``. So before handing over to maturin, this backend writes
 ``header.h`` from the committed header, reduced to what cffi's ``cdef`` accepts:
 no ``#include``, no include guard, no ``#ifdef __cplusplus`` blocks.
+
+Two more things it settles before maturin runs:
+
+- The wheel is built in a cargo target directory of its own, never the repository's
+  ``target/``: ``$CARGO_TARGET_DIR`` when the caller sets one, otherwise
+  ``python/build/cargo-target`` (ignored by git). A ``pip install ./python`` thus
+  neither waits for the lock of a developer's ``cargo build`` nor replaces
+  ``target/release/libparfor.so`` with the wheel's stripped copy.
+- The platform tag: ``compatibility = "manylinux_2_34"`` in pyproject.toml, checked by
+  maturin's built-in auditwheel. 2_34 because the library, built against Debian 12's
+  glibc 2.36, references ``GLIBC_2.34`` symbols (libpthread merged into libc in 2.34:
+  ``pthread_*``, ``dlsym``); 2_28 would need an older glibc to build against
+  (a manylinux_2_28 container, or zig via ``maturin --zig``).
 """
 
 import json
@@ -41,6 +54,7 @@ def cdef_from_header(text, defined=()):
     ``#include`` lines and valueless ``#define``s (the include guard), and keeps
     ``#define NAME <integer>`` lines, which cffi turns into constants. Any other
     directive raises ValueError, so that a header cffi would misread fails loudly.
+    String ``#define``s are dropped (cdef cannot declare them).
     """
     names = set(defined)
     active = [True]
@@ -67,6 +81,10 @@ def cdef_from_header(text, defined=()):
         elif directive == "define" and len(words) == 3 and _is_integer(words[2]):
             names.add(words[1])
             out.append(stripped)
+        elif directive == "define" and len(words) >= 3 and words[2].startswith('"'):
+            # A string macro (PARFOR_VERSION_STRING): cdef has no string constants;
+            # parfor_version() gives the same text at run time.
+            names.add(words[1])
         else:
             raise ValueError(f"cannot turn this header line into a cffi cdef: {line!r}")
     if len(active) != 1:
@@ -80,6 +98,17 @@ def _is_integer(token):
     except ValueError:
         return False
     return True
+
+
+#: Where the wheel's cargo build goes unless $CARGO_TARGET_DIR says otherwise.
+ISOLATED_TARGET = HERE / "build" / "cargo-target"
+
+
+def use_isolated_target_dir():
+    """Points cargo (and so maturin) at a target directory of the wheel's own."""
+    if not os.environ.get("CARGO_TARGET_DIR"):
+        os.environ["CARGO_TARGET_DIR"] = str(ISOLATED_TARGET)
+    return Path(os.environ["CARGO_TARGET_DIR"])
 
 
 def _cargo_target_dir():
@@ -110,10 +139,12 @@ def write_cffi_header():
 
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    use_isolated_target_dir()
     write_cffi_header()
     return maturin.build_wheel(wheel_directory, config_settings, metadata_directory)
 
 
 def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
+    use_isolated_target_dir()
     write_cffi_header()
     return maturin.build_editable(wheel_directory, config_settings, metadata_directory)

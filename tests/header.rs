@@ -1,5 +1,6 @@
 //! The committed include/parfor.h: it is exactly what the pinned cbindgen generates
-//! from src/ with cbindgen.toml, it compiles cleanly as C99, C11 and C++11, and
+//! from src/ with cbindgen.toml (header/, `cargo run -p parfor-header`), its version
+//! macros are Cargo.toml's and parfor_version()'s, it compiles cleanly as C99, C11 and C++11, and
 //! Python's cffi can read it (after the preprocessor lines are stripped) and call the
 //! library through it.
 
@@ -8,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{lib_dir, require, root, scratch};
+use common::{compile_c, lib_dir, require, root, run_stdout, scratch, Link};
 
 fn committed_header() -> PathBuf {
     root().join("include").join("parfor.h")
@@ -16,16 +17,7 @@ fn committed_header() -> PathBuf {
 
 #[test]
 fn committed_header_is_generated_one() {
-    let config =
-        cbindgen::Config::from_file(root().join("cbindgen.toml")).expect("cbindgen.toml is valid");
-    let bindings = cbindgen::Builder::new()
-        .with_crate(root())
-        .with_config(config)
-        .generate()
-        .expect("cbindgen generates the header");
-    let mut generated = Vec::new();
-    bindings.write(&mut generated);
-    let generated = String::from_utf8(generated).expect("generated header is UTF-8");
+    let generated = parfor_header::generate(&root()).expect("cbindgen generates the header");
     let committed = std::fs::read_to_string(committed_header()).expect("read include/parfor.h");
     if generated != committed {
         // Point at the first difference: the whole header is too long to be useful.
@@ -36,12 +28,59 @@ fn committed_header_is_generated_one() {
             .unwrap_or_else(|| generated.lines().count().min(committed.lines().count()));
         panic!(
             "include/parfor.h differs from what cbindgen generates from src/ (first at line \
-             {}:\n  committed: {:?}\n  generated: {:?}).\nRun `PARFOR_UPDATE_HEADER=1 cargo \
-             build` to regenerate it, then commit include/parfor.h.",
+             {}:\n  committed: {:?}\n  generated: {:?}).\nRun `cargo run -p parfor-header` \
+             to regenerate it, then commit include/parfor.h.",
             line + 1,
             committed.lines().nth(line).unwrap_or("<end of file>"),
             generated.lines().nth(line).unwrap_or("<end of file>"),
         );
+    }
+}
+
+/// The version macros of the header are Cargo.toml's version, and a C program built
+/// with the header and linked with the library sees parfor_version() return
+/// PARFOR_VERSION_STRING.
+#[test]
+fn version_macros_agree_with_cargo_and_parfor_version() {
+    let header = std::fs::read_to_string(committed_header()).expect("read include/parfor.h");
+    for (name, value) in [
+        ("MAJOR", env!("CARGO_PKG_VERSION_MAJOR")),
+        ("MINOR", env!("CARGO_PKG_VERSION_MINOR")),
+        ("PATCH", env!("CARGO_PKG_VERSION_PATCH")),
+    ] {
+        let line = format!("#define PARFOR_VERSION_{name} {value}\n");
+        assert!(header.contains(&line), "include/parfor.h lacks {line:?}");
+    }
+    let line = format!(
+        "#define PARFOR_VERSION_STRING \"{}\"\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(header.contains(&line), "include/parfor.h lacks {line:?}");
+
+    let dir = scratch("header");
+    let source = dir.join("version.c");
+    std::fs::write(
+        &source,
+        r#"#include <stdio.h>
+#include <string.h>
+#include "parfor.h"
+int main(void) {
+    char expected[64];
+    snprintf(expected, sizeof expected, "%d.%d.%d", PARFOR_VERSION_MAJOR,
+             PARFOR_VERSION_MINOR, PARFOR_VERSION_PATCH);
+    printf("%s %s %s\n", PARFOR_VERSION_STRING, expected, parfor_version());
+    return strcmp(PARFOR_VERSION_STRING, parfor_version()) != 0 ||
+           strcmp(expected, parfor_version()) != 0;
+}
+"#,
+    )
+    .expect("write version.c");
+    for link in [Link::Shared, Link::Static] {
+        let exe = dir.join(format!("version_{link:?}"));
+        compile_c("cc", &[source.clone()], &exe, common::STRICT_C99, link);
+        let out = run_stdout(&exe, &[], &[]);
+        let v = env!("CARGO_PKG_VERSION");
+        assert_eq!(out.trim(), format!("{v} {v} {v}"), "{link:?}");
     }
 }
 

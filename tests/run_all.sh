@@ -12,5 +12,12 @@ cargo clippy --workspace --all-targets -- -D warnings
 # Debug build of the library's own unit tests: overflow checks and debug assertions on.
 cargo test --lib
 cargo test --workspace --release -- --include-ignored
-bash tests/miri.sh
+if [ "${PARFOR_SKIP_MIRI:-}" = 1 ]; then
+  echo "== Miri SKIPPED (PARFOR_SKIP_MIRI=1: no nightly toolchain with Miri)" >&2
+else
+  bash tests/miri.sh
+fi
+# The ABI check against the last release (also in tests/abi.rs), on the library
+# `make install` would install.
+make abi-check
 cargo run --release -p parfor-compare -- --quick
