@@ -15,10 +15,11 @@
 //!   libparfor.a in deps/ and does not copy them up to the output directory, where
 //!   the README's C build line (`-Ltarget/release -lparfor`) looks. So the output
 //!   directory gets the links `libparfor.so -> deps/libparfor.so` and
-//!   `libparfor.a -> deps/libparfor.a` where it has no such file. The file names in
-//!   deps/ carry no hash (cdylib and staticlib outputs), so the links always name the
-//!   latest build; when parfor itself is built, cargo sees that the link already is
-//!   the file it would copy, and keeps it.
+//!   `libparfor.a -> deps/libparfor.a` (replacing a copy an earlier `cargo build`
+//!   left, which `cargo test` would not refresh). The file names in deps/ carry no
+//!   hash (cdylib and staticlib outputs), so the links always name the latest build;
+//!   when parfor itself is built, cargo sees that the link already is the file it
+//!   would copy, and keeps it.
 //! - The version script (abi/parfor.map: parfor_* only, in node PARFOR_0) is *not*
 //!   passed here: rustc already hands the linker a script of its own, listing every
 //!   exported symbol in an anonymous node, and the linker honours the first script
@@ -44,22 +45,19 @@ fn main() {
     if let Some(profile_dir) = out_dir.ancestors().nth(3) {
         let deps = profile_dir.join("deps");
         for dir in [profile_dir, deps.as_path()] {
-            link_if_absent(&dir.join(&soname), "libparfor.so", true);
+            link_to(&dir.join(&soname), "libparfor.so");
         }
         for name in ["libparfor.so", "libparfor.a"] {
-            link_if_absent(&profile_dir.join(name), &format!("deps/{name}"), false);
+            link_to(&profile_dir.join(name), &format!("deps/{name}"));
         }
     }
 }
 
-/// Makes `link` a relative symbolic link to `target`. An existing link to `target`
-/// is kept; anything else at `link` is replaced when `replace` is set and kept
-/// otherwise (a library cargo copied there is newer than any link).
-fn link_if_absent(link: &Path, target: &str, replace: bool) {
-    match std::fs::read_link(link) {
-        Ok(t) if t == Path::new(target) => return,
-        _ if std::fs::symlink_metadata(link).is_ok() && !replace => return,
-        _ => {}
+/// Makes `link` a relative symbolic link to `target`, replacing whatever is there
+/// unless it already is that link.
+fn link_to(link: &Path, target: &str) {
+    if std::fs::read_link(link).is_ok_and(|t| t == Path::new(target)) {
+        return;
     }
     let _ = std::fs::remove_file(link);
     let made = link
