@@ -19,8 +19,9 @@ Two more things it settles before maturin runs:
   ``python/build/cargo-target`` (ignored by git). A ``pip install ./python`` thus
   neither waits for the lock of a developer's ``cargo build`` nor replaces
   ``target/release/libparfor.so`` with the wheel's stripped copy.
-- The platform tag: ``compatibility = "manylinux_2_34"`` in pyproject.toml, checked by
-  maturin's built-in auditwheel. 2_34 because the library, built against Debian 12's
+- The platform tag: ``compatibility = "manylinux_2_34"`` in pyproject.toml, which this
+  backend passes to maturin as ``--compatibility`` (see ``with_compatibility``) and
+  maturin's built-in auditwheel checks. 2_34 because the library, built against Debian 12's
   glibc 2.36, references ``GLIBC_2.34`` symbols (libpthread merged into libc in 2.34:
   ``pthread_*``, ``dlsym``); 2_28 would need an older glibc to build against
   (a manylinux_2_28 container, or zig via ``maturin --zig``).
@@ -138,13 +139,35 @@ def write_cffi_header():
     return path
 
 
+def with_compatibility(config_settings):
+    """``config_settings`` asking maturin for the platform tag of pyproject.toml.
+
+    maturin's PEP 517 hooks pass ``--compatibility off`` (a plain ``linux_x86_64``
+    tag) unless the build arguments name a compatibility, and ignore
+    ``[tool.maturin] compatibility`` there. So the tag written in pyproject.toml is
+    added to the build arguments here, unless the caller chose one (``pip install
+    --config-settings build-args='--compatibility off' ./python``, or
+    ``MATURIN_PEP517_ARGS``), for example on a distribution whose glibc is newer
+    than the tag allows.
+    """
+    args = list(maturin.get_maturin_pep517_args(config_settings))
+    if "--compatibility" in args or "--manylinux" in args:
+        return config_settings
+    tag = maturin.get_config().get("compatibility")
+    if not tag:
+        return config_settings
+    settings = dict(config_settings or {})
+    settings["build-args"] = [*args, "--compatibility", tag]
+    return settings
+
+
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     use_isolated_target_dir()
     write_cffi_header()
-    return maturin.build_wheel(wheel_directory, config_settings, metadata_directory)
+    return maturin.build_wheel(wheel_directory, with_compatibility(config_settings), metadata_directory)
 
 
 def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
     use_isolated_target_dir()
     write_cffi_header()
-    return maturin.build_editable(wheel_directory, config_settings, metadata_directory)
+    return maturin.build_editable(wheel_directory, with_compatibility(config_settings), metadata_directory)

@@ -77,7 +77,13 @@ int main(void) {
     .expect("write version.c");
     for link in [Link::Shared, Link::Static] {
         let exe = dir.join(format!("version_{link:?}"));
-        compile_c("cc", &[source.clone()], &exe, common::STRICT_C99, link);
+        compile_c(
+            "cc",
+            std::slice::from_ref(&source),
+            &exe,
+            common::STRICT_C99,
+            link,
+        );
         let out = run_stdout(&exe, &[], &[]);
         let v = env!("CARGO_PKG_VERSION");
         assert_eq!(out.trim(), format!("{v} {v} {v}"), "{link:?}");
