@@ -30,6 +30,14 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=PARFOR_UPDATE_HEADER");
+    if std::env::var_os("PARFOR_UPDATE_HEADER").is_some() {
+        // The old way of refreshing the header (up to 0.1.0): say what replaced it.
+        println!(
+            "cargo:warning=PARFOR_UPDATE_HEADER is ignored: the build no longer writes \
+             include/parfor.h; run `cargo run -p parfor-header` (or `make header`)"
+        );
+    }
     let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("set by cargo");
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if target_os != "linux" {
