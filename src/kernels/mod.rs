@@ -8,7 +8,8 @@
 //! compiler use vector registers without reassociating anything. Because the order
 //! of operations is spelled out, the result is the same bit for bit whichever
 //! instruction set runs it: each kernel is compiled for AVX-512, AVX2 and the x86-64
-//! baseline and the best one the CPU has is picked at run time.
+//! baseline and the best one the CPU has is picked at run time, or the one the
+//! `PARFOR_ISA` environment variable names (see [`isa`]).
 
 mod element;
 
@@ -37,12 +38,12 @@ macro_rules! kernel {
                 unsafe fn v3<$T: Element>($($arg: $ty),*) -> $ret {
                     lanes!($T, $imp($($arg),*))
                 }
-                match level() {
-                    // SAFETY: the CPU has these features (checked by `level`).
-                    Level::V4 => return unsafe { v4::<$T>($($arg),*) },
+                match isa() {
+                    // SAFETY: `isa` never returns a level above what the CPU has.
+                    Isa::Avx512 => return unsafe { v4::<$T>($($arg),*) },
                     // SAFETY: as above.
-                    Level::V3 => return unsafe { v3::<$T>($($arg),*) },
-                    Level::Base => {}
+                    Isa::Avx2 => return unsafe { v3::<$T>($($arg),*) },
+                    Isa::Baseline => {}
                 }
             }
             lanes!($T, $imp($($arg),*))
@@ -61,45 +62,9 @@ macro_rules! lanes {
     };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-enum Level {
-    V4,
-    V3,
-    Base,
-}
+mod isa;
 
-#[cfg(target_arch = "x86_64")]
-fn level() -> Level {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    // 0: not yet detected; else 1 + the level. One load per kernel call instead of
-    // four feature checks (a block is a few hundred cycles of work, so this matters).
-    static LEVEL: AtomicU8 = AtomicU8::new(0);
-    match LEVEL.load(Ordering::Relaxed) {
-        1 => return Level::V4,
-        2 => return Level::V3,
-        3 => return Level::Base,
-        _ => {}
-    }
-    let level = detect();
-    LEVEL.store(level as u8 + 1, Ordering::Relaxed);
-    level
-}
-
-#[cfg(target_arch = "x86_64")]
-fn detect() -> Level {
-    if std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512bw")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-        && std::arch::is_x86_feature_detected!("avx512dq")
-    {
-        Level::V4
-    } else if std::arch::is_x86_feature_detected!("avx2") {
-        Level::V3
-    } else {
-        Level::Base
-    }
-}
+pub use isa::{best_isa, isa, supported_isas, Isa};
 
 /// Elements of `x` before its first 64-byte boundary (all of `x` if it has none).
 /// Every element type's alignment equals its size, so the distance divides evenly.
