@@ -378,5 +378,7 @@ fn finish<T>(result: Result<T, Error<i32>>, what: &str, write: impl FnOnce(T)) -
 /// best, or the lower one PARFOR_ISA names). Static text, never NULL.
 #[no_mangle]
 pub extern "C" fn parfor_isa() -> *const c_char {
-    guard_value(c"baseline".as_ptr(), || crate::kernels::isa().c_name().as_ptr())
+    guard_value(c"baseline".as_ptr(), || {
+        crate::kernels::isa().c_name().as_ptr()
+    })
 }
