@@ -18,6 +18,8 @@
 //!   rows hold parfor against OpenMP on the same body from the same compiler; the
 //!   archive has no OpenMP and its `parfor_*` calls bind to the one parfor rlib, like
 //!   the gcc archive's. Skipped, with the reason passed on, where clang is missing.
+//! - `compare/c/epcc.c` (the EPCC syncbench method's tests) into the gcc archive with
+//!   its parfor side (-DEPCC_PARFOR), and into the clang shared object without it.
 //! - `tbb_kernels.cpp` with oneTBB, where `<tbb/tbb.h>` exists (cfg `parfor_compare_tbb`).
 
 use std::path::{Path, PathBuf};
@@ -43,7 +45,9 @@ fn main() {
     let examples = root.join("c_examples");
     let include = root.join("include");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
+    let epcc = manifest.join("c").join("epcc.c");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed={}", epcc.display());
     println!("cargo:rerun-if-changed={}", examples.display());
     println!(
         "cargo:rerun-if-changed={}",
@@ -52,9 +56,9 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(parfor_compare_tbb)");
     println!("cargo::rustc-check-cfg=cfg(parfor_compare_clang_loops)");
 
-    build_gcc_openmp(&examples, &include);
+    build_gcc_openmp(&examples, &include, &epcc);
     build_examples(&examples, &include);
-    build_clang_openmp(&examples, &out);
+    build_clang_openmp(&examples, &out, &epcc);
     build_parfor_clang_loops(&examples, &include);
     build_tbb(&examples);
     println!(
@@ -64,7 +68,7 @@ fn main() {
 }
 
 /// The gcc/libgomp kernels and omp_compare.c into `libcompare_omp_gcc.a`.
-fn build_gcc_openmp(examples: &Path, include: &Path) {
+fn build_gcc_openmp(examples: &Path, include: &Path, epcc: &Path) {
     let mut build = cc::Build::new();
     build
         .compiler("gcc")
@@ -73,7 +77,9 @@ fn build_gcc_openmp(examples: &Path, include: &Path) {
         .include(examples)
         .file(examples.join("omp_kernels.c"))
         .file(examples.join("omp_compare.c"))
+        .file(epcc)
         .define("main", "parfor_example_omp_compare_main")
+        .define("EPCC_PARFOR", None)
         .flag("-fopenmp")
         .flag("-Wall")
         .flag("-Wextra")
@@ -113,9 +119,9 @@ fn build_examples(examples: &Path, include: &Path) {
 /// omp_kernels.c with clang and LLVM libomp into a shared object loaded by the
 /// driver. Sets PARFOR_COMPARE_CLANG_KERNELS to its path, or to "" with
 /// PARFOR_COMPARE_CLANG_NOTE saying why not.
-fn build_clang_openmp(examples: &Path, out: &Path) {
+fn build_clang_openmp(examples: &Path, out: &Path, epcc: &Path) {
     let so = out.join("libcompare_omp_clang.so");
-    let note = match try_build_clang(examples, &so) {
+    let note = match try_build_clang(examples, &so, epcc) {
         Ok(()) => {
             println!(
                 "cargo:rustc-env=PARFOR_COMPARE_CLANG_KERNELS={}",
@@ -132,7 +138,7 @@ fn build_clang_openmp(examples: &Path, out: &Path) {
     println!("cargo:rustc-env=PARFOR_COMPARE_CLANG_NOTE={note}");
 }
 
-fn try_build_clang(examples: &Path, so: &Path) -> Result<(), String> {
+fn try_build_clang(examples: &Path, so: &Path, epcc: &Path) -> Result<(), String> {
     // clang links its own libomp (Debian: /usr/lib/llvm-N/lib, beside its resource
     // directory); the run-time path is recorded so that the loader finds the same
     // one even where it is not in the system's library path.
@@ -150,6 +156,7 @@ fn try_build_clang(examples: &Path, so: &Path) -> Result<(), String> {
         .arg("-Wno-pass-failed")
         .arg(format!("-I{}", examples.display()))
         .arg(examples.join("omp_kernels.c"))
+        .arg(epcc)
         .arg("-o")
         .arg(so);
     if let Some(libdir) = resource.ancestors().nth(2) {

@@ -407,6 +407,12 @@ enum parfor_status parfor_set_num_threads(size_t n);
 size_t parfor_thread_index(void);
 
 /*
+ The kernel instruction-set level in use: "avx512", "avx2" or "baseline" (the CPU's
+ best, or the lower one PARFOR_ISA names). Static text, never NULL.
+ */
+const char *parfor_isa(void);
+
+/*
  sizeof(parfor_exact_state), for bindings that cannot read the header (e.g. ctypes).
  */
 size_t parfor_exact_state_size(void);

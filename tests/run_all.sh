@@ -12,6 +12,16 @@ cargo clippy --workspace --all-targets -- -D warnings
 # Debug build of the library's own unit tests: overflow checks and debug assertions on.
 cargo test --lib
 cargo test --workspace --release -- --include-ignored
+# The kernel and reduction bit-identity tests again under every kernel level this CPU
+# has (PARFOR_ISA; tests/isa.rs also compares the levels' bits with each other).
+isa_levels="baseline"
+grep -qw avx2 /proc/cpuinfo && isa_levels="$isa_levels avx2"
+for f in avx512f avx512bw avx512vl avx512dq; do grep -qw "$f" /proc/cpuinfo || f=; [ -n "$f" ] || break; done
+[ -n "${f:-}" ] && isa_levels="$isa_levels avx512"
+for isa in $isa_levels; do
+  PARFOR_ISA=$isa cargo test --release --lib kernels::
+  PARFOR_ISA=$isa cargo test --release --test reduce --test isa
+done
 if [ "${PARFOR_SKIP_MIRI:-}" = 1 ]; then
   echo "== Miri SKIPPED (PARFOR_SKIP_MIRI=1: no nightly toolchain with Miri)" >&2
 else

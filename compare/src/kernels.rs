@@ -12,6 +12,29 @@ pub type ForkJoinFn = unsafe extern "C" fn(*mut c_int) -> c_int;
 /// `cmp_loop_fn`: the imbalanced loop writing `n` doubles.
 pub type LoopFn = unsafe extern "C" fn(*mut f64, usize) -> c_int;
 
+/// A test of compare/c/epcc.c: `reps` repetitions with delays of `len` steps for a
+/// team of `team`; writes the count of delays (or increments) done; 0 or a status.
+pub type EpccFn = unsafe extern "C" fn(libc::c_ulong, c_int, c_int, *mut libc::c_long) -> c_int;
+
+/// The EPCC syncbench tests of one build of compare/c/epcc.c (see `epcc`).
+#[derive(Clone, Copy)]
+pub struct EpccKernels {
+    /// The delay length (steps) whose mean time reaches the given seconds.
+    pub delay_length: unsafe extern "C" fn(f64) -> c_int,
+    pub refer: EpccFn,
+    pub referred: EpccFn,
+    pub omp_pfor: EpccFn,
+    pub omp_red: EpccFn,
+    pub omp_red_for: EpccFn,
+}
+
+/// The parfor side of compare/c/epcc.c (gcc build).
+#[derive(Clone, Copy)]
+pub struct ParforEpcc {
+    pub pfor: EpccFn,
+    pub red: EpccFn,
+}
+
 /// One build of omp_kernels.c: the same loops with one compiler and OpenMP runtime.
 #[derive(Clone, Copy)]
 pub struct OmpKernels {
@@ -32,6 +55,8 @@ pub struct OmpKernels {
     pub imbalanced_guided: LoopFn,
     pub forkjoin2: ForkJoinFn,
     pub max_threads: unsafe extern "C" fn() -> c_int,
+    /// compare/c/epcc.c from the same compiler, with this runtime.
+    pub epcc: EpccKernels,
     /// Whether this runtime's idle workers keep spinning for long after a region:
     /// LLVM libomp for its KMP_BLOCKTIME, 200 ms by default (measured here: 204 ms
     /// of CPU after the last region; neither omp_pause_soft nor kmp_set_blocktime(0)
@@ -57,6 +82,7 @@ pub struct ParforKernels {
     pub imbalanced_dynamic: LoopFn,
     pub imbalanced_guided: LoopFn,
     pub forkjoin2: ForkJoinFn,
+    pub epcc: ParforEpcc,
 }
 
 /// The parfor loops of omp_compare.c whose C body the compiler may vectorise,
@@ -162,6 +188,25 @@ mod gcc {
         pub fn ompk_imbalanced_guided(out: *mut f64, n: usize) -> c_int;
         pub fn ompk_forkjoin2(who: *mut c_int) -> c_int;
         pub fn ompk_max_threads() -> c_int;
+        pub fn epcc_delay_length(seconds: f64) -> c_int;
+        pub fn epcc_refer(r: libc::c_ulong, l: c_int, t: c_int, c: *mut libc::c_long) -> c_int;
+        pub fn epcc_referred(r: libc::c_ulong, l: c_int, t: c_int, c: *mut libc::c_long) -> c_int;
+        pub fn epcc_omp_pfor(r: libc::c_ulong, l: c_int, t: c_int, c: *mut libc::c_long) -> c_int;
+        pub fn epcc_omp_red(r: libc::c_ulong, l: c_int, t: c_int, c: *mut libc::c_long) -> c_int;
+        pub fn epcc_omp_red_for(
+            r: libc::c_ulong,
+            l: c_int,
+            t: c_int,
+            c: *mut libc::c_long,
+        ) -> c_int;
+        pub fn epcc_parfor_pfor(
+            r: libc::c_ulong,
+            l: c_int,
+            t: c_int,
+            c: *mut libc::c_long,
+        ) -> c_int;
+        pub fn epcc_parfor_red(r: libc::c_ulong, l: c_int, t: c_int, c: *mut libc::c_long)
+            -> c_int;
 
         pub fn pfk_sum_f64(a: *const c_void, b: *const c_void, n: usize, o: *mut c_void) -> c_int;
         pub fn pfk_sum_exact_f64(
@@ -234,6 +279,14 @@ pub fn gcc() -> OmpKernels {
         imbalanced_guided: gcc::ompk_imbalanced_guided,
         forkjoin2: gcc::ompk_forkjoin2,
         max_threads: gcc::ompk_max_threads,
+        epcc: EpccKernels {
+            delay_length: gcc::epcc_delay_length,
+            refer: gcc::epcc_refer,
+            referred: gcc::epcc_referred,
+            omp_pfor: gcc::epcc_omp_pfor,
+            omp_red: gcc::epcc_omp_red,
+            omp_red_for: gcc::epcc_omp_red_for,
+        },
         // libgomp's workers park within a millisecond of a region's end (measured).
         lingers: false,
     }
@@ -255,6 +308,10 @@ pub fn parfor() -> ParforKernels {
         imbalanced_dynamic: gcc::pfk_imbalanced_dynamic,
         imbalanced_guided: gcc::pfk_imbalanced_guided,
         forkjoin2: gcc::pfk_forkjoin2,
+        epcc: ParforEpcc {
+            pfor: gcc::epcc_parfor_pfor,
+            red: gcc::epcc_parfor_red,
+        },
     }
 }
 
@@ -330,6 +387,7 @@ pub fn clang() -> Result<OmpKernels, String> {
     // exactly the signature of the field it fills, as declared in omp_kernels.h.
     unsafe {
         let reduce = |n: &str| sym(n).map(|p| std::mem::transmute::<*mut c_void, ReduceFn>(p));
+        let epcc = |n: &str| sym(n).map(|p| std::mem::transmute::<*mut c_void, EpccFn>(p));
         Ok(OmpKernels {
             sum_f64_serial: reduce("ompk_sum_f64_serial")?,
             sum_f64_simd: reduce("ompk_sum_f64_simd")?,
@@ -354,6 +412,16 @@ pub fn clang() -> Result<OmpKernels, String> {
             max_threads: std::mem::transmute::<*mut c_void, unsafe extern "C" fn() -> c_int>(sym(
                 "ompk_max_threads",
             )?),
+            epcc: EpccKernels {
+                delay_length: std::mem::transmute::<*mut c_void, unsafe extern "C" fn(f64) -> c_int>(
+                    sym("epcc_delay_length")?,
+                ),
+                refer: epcc("epcc_refer")?,
+                referred: epcc("epcc_referred")?,
+                omp_pfor: epcc("epcc_omp_pfor")?,
+                omp_red: epcc("epcc_omp_red")?,
+                omp_red_for: epcc("epcc_omp_red_for")?,
+            },
             lingers: true,
         })
     }

@@ -12,6 +12,7 @@
 //! a result disagreed, a call failed, or the outputs could not be written.
 
 mod data;
+mod isolated;
 mod kernels;
 mod measure;
 mod peers;
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use measure::{run_row, Plan};
-use report::RowResult;
+use report::{PlotInfo, RowResult, Section};
 use suite::{Caller, Ctx, References, SUM_SIZES, TYPED_N};
 
 /// Default repetitions: 21 rounds of ~10 ms batches give medians whose quartiles
@@ -44,13 +45,42 @@ const QUICK: Plan = Plan {
     idle_calls: 3,
 };
 
+/// Which sections a run measures.
+#[derive(Clone, Copy, PartialEq)]
+enum Sections {
+    Both,
+    InsteadOf,
+    Beside,
+}
+
 fn main() -> ExitCode {
     let mut plan = FULL;
+    let mut quick = false;
     let mut only: Option<String> = None;
+    let mut worker: Option<String> = None;
+    let mut sections = Sections::Both;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--quick" => plan = QUICK,
+            "--quick" => {
+                plan = QUICK;
+                quick = true;
+            }
+            "--worker" => match args.next() {
+                Some(name) => worker = Some(name),
+                None => {
+                    eprintln!("parfor-compare: --worker needs a runtime name");
+                    return ExitCode::from(2);
+                }
+            },
+            "--section" => match args.next().as_deref() {
+                Some("instead") => sections = Sections::InsteadOf,
+                Some("beside") => sections = Sections::Beside,
+                _ => {
+                    eprintln!("parfor-compare: --section takes instead or beside (try --help)");
+                    return ExitCode::from(2);
+                }
+            },
             "--only" => match args.next() {
                 Some(pattern) => only = Some(pattern),
                 None => {
@@ -68,7 +98,21 @@ fn main() -> ExitCode {
             }
         }
     }
-    match run(plan, only.as_deref()) {
+    if let Some(name) = worker {
+        let epcc = if quick {
+            isolated::EPCC_QUICK
+        } else {
+            isolated::EPCC_FULL
+        };
+        return match isolated::worker(&name, &plan, &epcc, quick, only.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("parfor-compare --worker {name}: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match run(plan, quick, sections, only.as_deref()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -78,19 +122,26 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: parfor-compare [--quick] [--only PATTERN]
+const USAGE: &str = "usage: parfor-compare [--quick] [--section instead|beside] [--only PATTERN]
 
-Runs parfor side by side with OpenMP (gcc/libgomp, clang/libomp), oneTBB
-and rayon on the workloads of issue 3, checks that the results agree, prints
-medians and the targets' verdicts, and writes results/compare.csv and
-results/compare.svg.
+Compares parfor with OpenMP (gcc/libgomp, clang/libomp), oneTBB and rayon in
+two sections: \"instead of OpenMP\", each implementation in its own process (the
+EPCC syncbench method for PARALLEL FOR and REDUCTION overheads, fork-join after
+idle, the SUM sweep), and \"beside OpenMP\", every implementation in one process,
+interleaved (the rows of issue 3). Checks that the results agree, prints medians,
+quartiles and the targets' verdicts (PASS: the ratio holds at the upper quartile;
+TIE: only at the median), and writes results/compare.{csv,md,svg}, or
+results/compare-quick.{csv,md,svg} for --quick (a quick run never overwrites a
+full run's files). PARFOR_ISA=avx512|avx2|baseline picks parfor's kernel level.
 
-  --quick          fewer and shorter rounds (under a minute), for CI
-  --only PATTERN   run only the rows whose group or workload contains PATTERN
-                   (for example \"SUM f64\", \"n = 1e5\", \"fork-join\")";
+  --quick             fewer and shorter rounds (about a minute), for CI
+  --section S         only the \"instead\" or the \"beside\" section
+  --only PATTERN      only the rows whose group or workload contains PATTERN
+                      (for example \"SUM f64\", \"n = 1e5\", \"fork-join\", \"EPCC\")
+  --worker RUNTIME    (internal) measure one runtime's \"instead of\" rows";
 
 /// Runs everything; Ok(false) when a result disagreed or a call failed.
-fn run(plan: Plan, only: Option<&str>) -> Result<bool, String> {
+fn run(plan: Plan, quick: bool, sections: Sections, only: Option<&str>) -> Result<bool, String> {
     let started = Instant::now();
     let pf = kernels::parfor();
     let pf_clang = kernels::parfor_clang();
@@ -105,8 +156,18 @@ fn run(plan: Plan, only: Option<&str>) -> Result<bool, String> {
     );
     println!(
         "machine: {}, {} CPUs available",
-        cpu_model(),
+        machine(),
         available_cpus()
+    );
+    println!(
+        "parfor kernels: {} (PARFOR_ISA={}; this CPU supports {})",
+        parfor::kernels::isa(),
+        std::env::var("PARFOR_ISA").unwrap_or_else(|_| "unset".into()),
+        parfor::kernels::supported_isas()
+            .iter()
+            .map(|l| l.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!("gcc: {}", env!("PARFOR_COMPARE_GCC_VERSION"));
     // SAFETY (max_threads calls): they take no argument and only ask the runtime.
@@ -144,6 +205,16 @@ fn run(plan: Plan, only: Option<&str>) -> Result<bool, String> {
             available_cpus()
         );
     }
+
+    let mut results = Vec::new();
+    if sections != Sections::Beside {
+        println!("\n{}:", Section::InsteadOf.title());
+        results.extend(isolated::run(quick, only)?);
+    }
+    if sections == Sections::InsteadOf {
+        return finish(results, quick, threads, started);
+    }
+    println!("\n{}:", Section::Beside.title());
 
     let pool: &'static rayon::ThreadPool = Box::leak(Box::new(
         rayon::ThreadPoolBuilder::new()
@@ -192,7 +263,6 @@ fn run(plan: Plan, only: Option<&str>) -> Result<bool, String> {
             .progress_chars("=> "),
     );
 
-    let mut results = Vec::new();
     let mut done_batches = 0;
     for mut row in rows {
         let row_start = Instant::now();
@@ -220,7 +290,8 @@ fn run(plan: Plan, only: Option<&str>) -> Result<bool, String> {
         done_batches += row.subjects.len() * plan.rounds;
         bar.set_position(done_batches as u64);
         results.push(RowResult {
-            group: row.group,
+            section: Section::Beside,
+            group: row.group.to_string(),
             workload: row.workload,
             size: row.size,
             bytes: row.bytes,
@@ -234,30 +305,62 @@ fn run(plan: Plan, only: Option<&str>) -> Result<bool, String> {
     }
     bar.finish_and_clear();
 
-    print!("{}", report::table(&results));
-    println!("\nsummary (medians; ratio = parfor side / best peer in time, or fraction of the best read bandwidth):\n");
-    print!("{}", report::summary(&results));
+    finish(results, quick, threads, started)
+}
 
+/// Prints the table and summary, writes the results files; Ok(false) when a row
+/// failed.
+fn finish(
+    results: Vec<RowResult>,
+    quick: bool,
+    threads: usize,
+    started: Instant,
+) -> Result<bool, String> {
+    let table = report::table(&results);
+    let summary = report::summary(&results);
+    print!("{table}");
+    println!("\nsummary (ratio = parfor side / best peer in time, or fraction of the best read bandwidth; PASS: holds at the upper quartile, TIE: at the median only):\n");
+    print!("{summary}");
+
+    let info = PlotInfo {
+        machine: machine(),
+        threads,
+        commit: commit(),
+        date: date(),
+        mode: if quick { "quick" } else { "full" }.to_string(),
+    };
     let dir = results_dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let csv = dir.join("compare.csv");
+    // A quick run (CI) writes its own files: never the full run's.
+    let stem = if quick { "compare-quick" } else { "compare" };
+    let csv = dir.join(format!("{stem}.csv"));
     report::write_csv(&csv, &results)
         .map_err(|e| format!("cannot write {}: {e}", csv.display()))?;
-    let svg = dir.join("compare.svg");
-    // The plot shows the SUM f64 rows only: a run that --only left without them
-    // writes none rather than failing after every row has run.
-    if results
-        .iter()
-        .any(|r| r.group == "SUM f64" && r.outcome.is_ok())
-    {
-        report::write_svg(&svg, &results)
+    let md = dir.join(format!("{stem}.md"));
+    std::fs::write(
+        &md,
+        format!(
+            "# parfor-compare ({} run)\n\n{}\n\n{summary}\n```\n{table}```\n",
+            info.mode,
+            info.header()
+        ),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", md.display()))?;
+    let svg = dir.join(format!("{stem}.svg"));
+    if results.iter().any(|r| r.outcome.is_ok()) {
+        report::write_svg(&svg, &results, &info)
             .map_err(|e| format!("cannot write {}: {e}", svg.display()))?;
-        println!("\nwrote {} and {}", csv.display(), svg.display());
+        println!(
+            "\nwrote {}, {} and {}",
+            csv.display(),
+            md.display(),
+            svg.display()
+        );
     } else {
         println!(
-            "\nwrote {} ({} not rewritten: no SUM f64 row was measured)",
+            "\nwrote {} and {} (no row measured: no plot)",
             csv.display(),
-            svg.display()
+            md.display()
         );
     }
 
@@ -313,16 +416,76 @@ fn version() -> String {
         .into_owned()
 }
 
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_string())
+/// A field of the first processor in /proc/cpuinfo (what lscpu shows).
+fn cpuinfo(field: &str) -> Option<String> {
+    let s = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    s.lines()
+        .find(|l| l.split(':').next().is_some_and(|k| k.trim() == field))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|m| m.trim().to_string())
+}
+
+/// "MODEL NAME (family F model M), kernels LEVEL".
+fn machine() -> String {
+    format!(
+        "{} (family {} model {}), parfor kernels {}",
+        cpuinfo("model name").unwrap_or_else(|| "unknown CPU".into()),
+        cpuinfo("cpu family").unwrap_or_else(|| "?".into()),
+        cpuinfo("model").unwrap_or_else(|| "?".into()),
+        parfor::kernels::isa()
+    )
+}
+
+/// The workspace's commit (with "+changes" when the tree differs from it), or
+/// "unknown" outside a git checkout.
+fn commit() -> String {
+    let root = results_dir()
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(&root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(c) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{c}+changes")
+            } else {
+                c
+            }
+        }
+        None => "unknown".to_string(),
+    }
+}
+
+/// Today's date and time in UTC, "YYYY-MM-DD HH:MM UTC".
+fn date() -> String {
+    // SAFETY: time(NULL) only returns the clock; gmtime_r writes the tm it is given.
+    let tm = unsafe {
+        let t = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::gmtime_r(&t, &mut tm).is_null() {
+            return "unknown date".to_string();
+        }
+        tm
+    };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min
+    )
 }
 
 /// The 1-minute load average (0 where /proc/loadavg cannot be read).

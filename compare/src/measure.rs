@@ -236,7 +236,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn of(samples: &mut [f64]) -> Stats {
+    pub fn of(samples: &mut [f64]) -> Stats {
         let median = median(samples);
         let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
         Stats {

@@ -9,9 +9,57 @@ use plotters::prelude::*;
 use crate::measure::{Cond, Measured};
 use crate::suite::{Caller, Goal, Target};
 
+/// The comparison's two sections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    /// Each implementation in its own process: what a program that uses parfor
+    /// instead of OpenMP sees.
+    InsteadOf,
+    /// Every implementation in one process, interleaved: what a program that uses
+    /// parfor beside OpenMP (or TBB, rayon) sees.
+    Beside,
+}
+
+impl Section {
+    pub fn title(self) -> &'static str {
+        match self {
+            Section::InsteadOf => "instead of OpenMP (each implementation in its own process)",
+            Section::Beside => "beside OpenMP (every implementation in one process)",
+        }
+    }
+
+    pub fn short(self) -> &'static str {
+        match self {
+            Section::InsteadOf => "instead of",
+            Section::Beside => "beside",
+        }
+    }
+}
+
+/// A target's result: PASS when the ratio holds at the upper quartile (the
+/// subject's third quartile against the best peer's), TIE when it holds only at
+/// the median, FAIL otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Tie,
+    Fail,
+}
+
+impl Outcome {
+    pub fn text(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Tie => "TIE",
+            Outcome::Fail => "FAIL",
+        }
+    }
+}
+
 /// A row after it ran: what was measured, or why it could not be.
 pub struct RowResult {
-    pub group: &'static str,
+    pub section: Section,
+    pub group: String,
     pub workload: String,
     pub size: usize,
     pub bytes: f64,
@@ -25,13 +73,16 @@ pub struct RowResult {
 
 /// A target checked against the figures.
 pub struct Verdict {
-    /// The subject's figure against the best peer's: time ratio for `AtMost`,
-    /// throughput fraction for `AtLeastThroughput`.
+    /// The subject's median against the best peer's (the peer with the lowest
+    /// median): time ratio for `AtMost`, throughput fraction for `AtLeastThroughput`.
     pub ratio: f64,
+    /// The same at the upper quartile of time: the subject's q3 against that peer's
+    /// q3.
+    pub ratio_q3: f64,
     pub best_peer: String,
     /// Fraction of the subject's calls that used two threads, when the target asks.
     pub two_thread_calls: Option<f64>,
-    pub pass: bool,
+    pub outcome: Outcome,
 }
 
 impl RowResult {
@@ -45,16 +96,26 @@ impl RowResult {
 
     /// The verdict of `target`, or None when its subject or every peer is missing.
     pub fn verdict(&self, target: &Target) -> Option<Verdict> {
-        let subject = self.find(&target.subject)?.stats.median;
+        let subject = &self.find(&target.subject)?.stats;
         let (best_peer, peer) = target
             .peers
             .iter()
-            .filter_map(|p| self.find(p).map(|m| (p.clone(), m.stats.median)))
-            .min_by(|a, b| a.1.total_cmp(&b.1))?;
-        let (ratio, mut pass) = match target.goal {
-            Goal::AtMost(limit) => (subject / peer, subject / peer <= limit),
-            Goal::AtLeastThroughput(limit) => (peer / subject, peer / subject >= limit),
+            .filter_map(|p| self.find(p).map(|m| (p.clone(), m.stats.clone())))
+            .min_by(|a, b| a.1.median.total_cmp(&b.1.median))?;
+        let (ratio, ratio_q3, holds): (f64, f64, &dyn Fn(f64) -> bool) = match target.goal {
+            Goal::AtMost(limit) => (
+                subject.median / peer.median,
+                subject.q3 / peer.q3,
+                &move |r| r <= limit,
+            ),
+            Goal::AtLeastThroughput(limit) => (
+                peer.median / subject.median,
+                peer.q3 / subject.q3,
+                &move |r| r >= limit,
+            ),
         };
+        let mut pass = holds(ratio);
+        let at_q3 = holds(ratio_q3);
         let two_thread_calls = target.min_two_thread_calls.map(|min| {
             let fraction = self
                 .find(&target.subject)
@@ -63,11 +124,17 @@ impl RowResult {
             pass &= fraction >= min;
             fraction
         });
+        let outcome = match (pass, at_q3) {
+            (true, true) => Outcome::Pass,
+            (true, false) => Outcome::Tie,
+            (false, _) => Outcome::Fail,
+        };
         Some(Verdict {
             ratio,
+            ratio_q3,
             best_peer,
             two_thread_calls,
-            pass,
+            outcome,
         })
     }
 
@@ -104,7 +171,12 @@ fn goal_text(goal: &Goal) -> String {
 /// time relative to the row's target subject, and the target's verdict.
 pub fn table(results: &[RowResult]) -> String {
     let mut s = String::new();
+    let mut section = None;
     for r in results {
+        if section != Some(r.section) {
+            section = Some(r.section);
+            let _ = writeln!(s, "\n######## {} ########", r.section.title());
+        }
         let _ = writeln!(
             s,
             "\n== {}: {} [{}; {:.1} s]",
@@ -172,10 +244,11 @@ pub fn table(results: &[RowResult]) -> String {
         for t in &r.targets {
             let line = match r.verdict(t) {
                 Some(v) => format!(
-                    "{} vs {}: {:.2} ({}){}  {}",
+                    "{} vs {}: {:.2} at the median, {:.2} at the upper quartile ({}){}  {}",
                     t.subject,
                     v.best_peer,
                     v.ratio,
+                    v.ratio_q3,
                     goal_text(&t.goal),
                     match (v.two_thread_calls, t.min_two_thread_calls) {
                         (Some(f), Some(min)) => format!(
@@ -185,7 +258,7 @@ pub fn table(results: &[RowResult]) -> String {
                         ),
                         _ => String::new(),
                     },
-                    if v.pass { "PASS" } else { "FAIL" }
+                    v.outcome.text()
                 ),
                 None => "not measured".to_string(),
             };
@@ -198,8 +271,8 @@ pub fn table(results: &[RowResult]) -> String {
 /// One line per target, as a Markdown table (for the README and the issue).
 pub fn summary(results: &[RowResult]) -> String {
     let mut s = String::from(
-        "| workload | target | parfor side | best peer | ratio | result |\n\
-         | --- | --- | --- | --- | --- | --- |\n",
+        "| section | workload | target | parfor side | best peer | ratio (median) | ratio (q3) | result |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for r in results {
         // The fork-join rows' workloads are their conditions; the others name their size.
@@ -209,14 +282,16 @@ pub fn summary(results: &[RowResult]) -> String {
             r.workload.clone()
         };
         for t in &r.targets {
-            let (subject, peer, ratio, result) = match (&r.outcome, r.verdict(t)) {
+            let (subject, peer, ratio, ratio_q3, result) = match (&r.outcome, r.verdict(t)) {
                 (Err(e), _) => (
+                    "-".to_string(),
                     "-".to_string(),
                     "-".to_string(),
                     "-".to_string(),
                     format!("ERROR: {}", e.join("; ")),
                 ),
                 (Ok(_), None) => (
+                    "-".into(),
                     "-".into(),
                     "-".into(),
                     "-".into(),
@@ -232,13 +307,15 @@ pub fn summary(results: &[RowResult]) -> String {
                         format!("{} {}{two}", t.subject, fmt_time(sub)),
                         format!("{} {}", v.best_peer, fmt_time(peer)),
                         format!("{:.2}", v.ratio),
-                        if v.pass { "PASS" } else { "FAIL" }.to_string(),
+                        format!("{:.2}", v.ratio_q3),
+                        v.outcome.text().to_string(),
                     )
                 }
             };
             let _ = writeln!(
                 s,
-                "| {what} | {} | {subject} | {peer} | {ratio} | {result} |",
+                "| {} | {what} | {} | {subject} | {peer} | {ratio} | {ratio_q3} | {result} |",
+                r.section.short(),
                 t.text
             );
         }
@@ -258,12 +335,13 @@ fn csv_field(v: &str) -> String {
 /// filled on the line of the target's subject.
 pub fn write_csv(path: &Path, results: &[RowResult]) -> std::io::Result<()> {
     let mut s = String::from(
-        "group,workload,size,condition,implementation,median_s,q1_s,q3_s,rounds,gb_per_s,\
-         two_thread_fraction,target,best_peer,ratio,pass,error\n",
+        "section,group,workload,size,condition,implementation,median_s,q1_s,q3_s,rounds,\
+         gb_per_s,two_thread_fraction,target,best_peer,ratio,ratio_q3,result,error\n",
     );
     for r in results {
         let prefix = [
-            csv_field(r.group),
+            csv_field(r.section.short()),
+            csv_field(&r.group),
             csv_field(&r.workload),
             r.size.to_string(),
             csv_field(&r.condition()),
@@ -271,7 +349,7 @@ pub fn write_csv(path: &Path, results: &[RowResult]) -> std::io::Result<()> {
         .join(",");
         match &r.outcome {
             Err(errors) => {
-                let _ = writeln!(s, "{prefix},,,,,,,,,,,,{}", csv_field(&errors.join("; ")));
+                let _ = writeln!(s, "{prefix},,,,,,,,,,,,,{}", csv_field(&errors.join("; ")));
             }
             Ok(measured) => {
                 for m in measured {
@@ -287,13 +365,14 @@ pub fn write_csv(path: &Path, results: &[RowResult]) -> std::io::Result<()> {
                     let verdict = target.and_then(|t| r.verdict(t).map(|v| (t, v)));
                     let tcols = match verdict {
                         Some((t, v)) => format!(
-                            "{},{},{:.4},{}",
+                            "{},{},{:.4},{:.4},{}",
                             csv_field(&t.text),
                             csv_field(&v.best_peer),
                             v.ratio,
-                            if v.pass { "PASS" } else { "FAIL" }
+                            v.ratio_q3,
+                            v.outcome.text()
                         ),
-                        None => ",,,".to_string(),
+                        None => ",,,,".to_string(),
                     };
                     let _ = writeln!(
                         s,
@@ -311,33 +390,23 @@ pub fn write_csv(path: &Path, results: &[RowResult]) -> std::io::Result<()> {
     std::fs::write(path, s)
 }
 
-/// One implementation's figure at one size, for the plot.
-struct Point {
-    n: f64,
-    seconds: f64,
-    gbs: f64,
+/// What the plot's header states about the run.
+pub struct PlotInfo {
+    /// CPU model name, family and model, kernel ISA level.
+    pub machine: String,
+    pub threads: usize,
+    pub commit: String,
+    pub date: String,
+    /// "full" or "quick".
+    pub mode: String,
 }
 
-/// What the plot's two panels show.
-#[derive(Clone, Copy, PartialEq)]
-enum Panel {
-    Time,
-    Throughput,
-}
-
-impl Panel {
-    fn value(self, p: &Point) -> f64 {
-        match self {
-            Panel::Time => p.seconds * 1e6,
-            Panel::Throughput => p.gbs,
-        }
-    }
-
-    fn title(self) -> &'static str {
-        match self {
-            Panel::Time => "time per call (us)",
-            Panel::Throughput => "throughput (GB/s)",
-        }
+impl PlotInfo {
+    pub fn header(&self) -> String {
+        format!(
+            "{}; {} threads; commit {}; {}; {} run",
+            self.machine, self.threads, self.commit, self.date, self.mode
+        )
     }
 }
 
@@ -347,106 +416,196 @@ fn axis_number(v: f64) -> String {
         format!("{v:.0}")
     } else if (0.01..1.0).contains(&v) {
         format!("{v:.2}")
+    } else if v == 0.0 {
+        "0".to_string()
     } else {
         format!("{v:.0e}")
     }
 }
 
-/// Smallest and largest of `f` over `points`, widened by half on a log scale.
-fn log_bounds(points: &[&Point], f: impl Fn(&Point) -> f64) -> (f64, f64) {
-    let lo = points.iter().map(|p| f(p)).fold(f64::INFINITY, f64::min);
-    let hi = points
-        .iter()
-        .map(|p| f(p))
-        .fold(f64::NEG_INFINITY, f64::max);
-    (lo / 1.5, hi * 1.5)
+/// The short name of a row inside its family's panel.
+fn short_workload(r: &RowResult) -> String {
+    let w = r.workload.replace(", own process", "");
+    let w = w.strip_prefix(&format!("{}, ", r.group)).unwrap_or(&w);
+    w.chars().take(26).collect()
 }
 
-/// The SUM f64 rows as a plot: time per call and GB/s against the number of
-/// elements, log axes, one line per implementation.
-pub fn write_svg(path: &Path, results: &[RowResult]) -> Result<(), String> {
-    let rows: Vec<&RowResult> = results
-        .iter()
-        .filter(|r| r.group == "SUM f64" && r.outcome.is_ok())
-        .collect();
+/// Panel columns of the plot.
+const COLUMNS: usize = 3;
+const PANEL: (u32, u32) = (620, 430);
+const HEADER_PX: u32 = 70;
+
+/// Every workload family (each section's groups) as a small multiple: median time
+/// per call (us) of each implementation across the family's rows, log scale where
+/// every figure is positive. Each implementation keeps its colour and marker in
+/// every panel; the header states CPU, threads, commit and date.
+pub fn write_svg(path: &Path, results: &[RowResult], info: &PlotInfo) -> Result<(), String> {
+    // Families in order of first appearance.
+    let mut families: Vec<(Section, String)> = Vec::new();
+    for r in results.iter().filter(|r| r.outcome.is_ok()) {
+        let key = (r.section, r.group.clone());
+        if !families.contains(&key) {
+            families.push(key);
+        }
+    }
+    if families.is_empty() {
+        return Err("no row was measured".to_string());
+    }
     let mut labels: Vec<String> = Vec::new();
-    for r in &rows {
-        for m in r.outcome.as_ref().expect("filtered on Ok") {
-            if !labels.contains(&m.label) {
-                labels.push(m.label.clone());
+    for r in results {
+        if let Ok(m) = &r.outcome {
+            for m in m {
+                if !labels.contains(&m.label) {
+                    labels.push(m.label.clone());
+                }
             }
         }
     }
-    let series: Vec<(String, Vec<Point>)> = labels
-        .iter()
-        .map(|l| {
-            let points = rows
-                .iter()
-                .filter_map(|r| {
-                    r.find(l).map(|m| Point {
-                        n: r.size as f64,
-                        seconds: m.stats.median,
-                        gbs: r.bytes / m.stats.median / 1e9,
-                    })
-                })
-                .collect();
-            (l.clone(), points)
-        })
-        .collect();
-    let all: Vec<&Point> = series.iter().flat_map(|(_, p)| p).collect();
-    if all.is_empty() {
-        return Err("no SUM f64 row was measured".to_string());
-    }
-    let (x_lo, x_hi) = log_bounds(&all, |p| p.n);
-
     let err = |e: &dyn std::fmt::Display| e.to_string();
-    let root = SVGBackend::new(path, (1400, 600)).into_drawing_area();
+    let rows_of_panels = families.len().div_ceil(COLUMNS);
+    let size = (
+        PANEL.0 * COLUMNS as u32,
+        HEADER_PX + PANEL.1 * rows_of_panels as u32,
+    );
+    let root = SVGBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
-    let (left, right) = root.split_horizontally(700);
-    for (area, panel) in [(&left, Panel::Time), (&right, Panel::Throughput)] {
-        let (y_lo, y_hi) = log_bounds(&all, |p| panel.value(p));
-        let mut chart = ChartBuilder::on(area)
-            .caption(format!("SUM f64: {}", panel.title()), ("sans-serif", 20))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(70)
-            .build_cartesian_2d((x_lo..x_hi).log_scale(), (y_lo..y_hi).log_scale())
-            .map_err(|e| err(&e))?;
+    let (header, body) = root.split_vertically(HEADER_PX);
+    header
+        .draw_text(
+            "parfor-compare: median time per call (us) per workload family",
+            &("sans-serif", 22).into_text_style(&header),
+            (15, 8),
+        )
+        .map_err(|e| err(&e))?;
+    header
+        .draw_text(
+            &info.header(),
+            &("sans-serif", 15).into_text_style(&header),
+            (15, 40),
+        )
+        .map_err(|e| err(&e))?;
+    let panels = body.split_evenly((rows_of_panels, COLUMNS));
+    for ((section, group), area) in families.iter().zip(panels.iter()) {
+        let rows: Vec<&RowResult> = results
+            .iter()
+            .filter(|r| r.section == *section && &r.group == group && r.outcome.is_ok())
+            .collect();
+        let names: Vec<String> = rows.iter().map(|r| short_workload(r)).collect();
+        let values: Vec<f64> = rows
+            .iter()
+            .flat_map(|r| r.outcome.as_ref().expect("filtered on Ok"))
+            .map(|m| m.stats.median * 1e6)
+            .collect();
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let k = rows.len() as f64;
+        let caption = format!("{} [{}]", group, section.short());
+        let mut chart = ChartBuilder::on(area);
         chart
-            .configure_mesh()
-            .x_desc("elements")
-            .y_desc(panel.title())
-            .x_label_formatter(&|v| format!("{v:.0e}"))
-            .y_label_formatter(&|v| axis_number(*v))
-            .draw()
-            .map_err(|e| err(&e))?;
-        for (i, (label, points)) in series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            // parfor drawn thicker: it is the line the reader looks for.
-            let width = if label == "parfor" { 4 } else { 2 };
-            let xy: Vec<(f64, f64)> = points.iter().map(|p| (p.n, panel.value(p))).collect();
-            chart
-                .draw_series(LineSeries::new(xy.clone(), color.stroke_width(width)))
-                .map_err(|e| err(&e))?
-                .label(label.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width))
-                });
-            chart
-                .draw_series(xy.into_iter().map(|p| Circle::new(p, 3, color.filled())))
-                .map_err(|e| err(&e))?;
+            .caption(caption, ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60);
+        let names_x = names.clone();
+        let x_fmt = move |v: &f64| -> String {
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names_x.len() {
+                names_x[i as usize].clone()
+            } else {
+                String::new()
+            }
+        };
+        // One macro body for both axis kinds: the chart types differ.
+        macro_rules! draw_panel {
+            ($chart:expr) => {{
+                let mut chart = $chart;
+                chart
+                    .configure_mesh()
+                    .x_labels(rows.len().max(2))
+                    .x_label_formatter(&x_fmt)
+                    .y_label_formatter(&|v| axis_number(*v))
+                    .y_desc("us per call")
+                    .label_style(("sans-serif", 11))
+                    .draw()
+                    .map_err(|e| err(&e))?;
+                for (li, label) in labels.iter().enumerate() {
+                    let xy: Vec<(f64, f64)> = rows
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, r)| {
+                            r.find(label).map(|m| (i as f64, m.stats.median * 1e6))
+                        })
+                        .collect();
+                    if xy.is_empty() {
+                        continue;
+                    }
+                    let color = Palette99::pick(li).to_rgba();
+                    let width = if label == "parfor" { 3 } else { 1 };
+                    chart
+                        .draw_series(LineSeries::new(xy.clone(), color.stroke_width(width)))
+                        .map_err(|e| err(&e))?;
+                    let series = match li % 6 {
+                        0 => {
+                            chart.draw_series(xy.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                        }
+                        1 => chart.draw_series(
+                            xy.iter()
+                                .map(|&p| TriangleMarker::new(p, 5, color.filled())),
+                        ),
+                        2 => chart.draw_series(
+                            xy.iter().map(|&p| Cross::new(p, 4, color.stroke_width(2))),
+                        ),
+                        3 => chart.draw_series(xy.iter().map(|&p| {
+                            (EmptyElement::at(p)
+                                + Rectangle::new([(-4, -4), (4, 4)], color.filled()))
+                        })),
+                        4 => chart.draw_series(
+                            xy.iter().map(|&p| Circle::new(p, 4, color.stroke_width(2))),
+                        ),
+                        _ => chart.draw_series(
+                            xy.iter()
+                                .map(|&p| TriangleMarker::new(p, 5, color.stroke_width(2))),
+                        ),
+                    }
+                    .map_err(|e| err(&e))?;
+                    let shape = li % 6;
+                    series.label(label.as_str()).legend(move |(x, y)| {
+                        let line = PathElement::new(vec![(x - 8, y), (x + 8, y)], color);
+                        let mark = match shape {
+                            0 => Circle::new((x, y), 4, color.filled()).into_dyn(),
+                            1 => TriangleMarker::new((x, y), 5, color.filled()).into_dyn(),
+                            2 => Cross::new((x, y), 4, color.stroke_width(2)).into_dyn(),
+                            3 => Rectangle::new([(x - 4, y - 4), (x + 4, y + 4)], color.filled())
+                                .into_dyn(),
+                            4 => Circle::new((x, y), 4, color.stroke_width(2)).into_dyn(),
+                            _ => TriangleMarker::new((x, y), 5, color.stroke_width(2)).into_dyn(),
+                        };
+                        EmptyElement::at((0, 0)) + line + mark
+                    });
+                }
+                chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::UpperLeft)
+                    .background_style(WHITE.mix(0.8))
+                    .border_style(BLACK)
+                    .label_font(("sans-serif", 11))
+                    .draw()
+                    .map_err(|e| err(&e))?;
+            }};
         }
-        chart
-            .configure_series_labels()
-            .position(match panel {
-                Panel::Time => SeriesLabelPosition::UpperLeft,
-                Panel::Throughput => SeriesLabelPosition::LowerRight,
-            })
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(|e| err(&e))?;
+        if lo > 0.0 && hi / lo > 20.0 {
+            let built = chart
+                .build_cartesian_2d(-0.5..k - 0.5, (lo / 1.5..hi * 1.5).log_scale())
+                .map_err(|e| err(&e))?;
+            draw_panel!(built);
+        } else {
+            let pad = 0.1 * (hi - lo).abs().max(1e-3);
+            let y0 = if lo > 0.0 { 0.0 } else { lo - pad };
+            let built = chart
+                .build_cartesian_2d(-0.5..k - 0.5, y0..hi + pad)
+                .map_err(|e| err(&e))?;
+            draw_panel!(built);
+        }
     }
     root.present().map_err(|e| err(&e))?;
     Ok(())

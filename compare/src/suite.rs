@@ -156,7 +156,7 @@ pub struct Target {
 const TWO_THREAD_CALLS: f64 = 0.9;
 
 impl Target {
-    fn new(subject: &str, peers: &[&str], goal: Goal, text: &str) -> Target {
+    pub(crate) fn new(subject: &str, peers: &[&str], goal: Goal, text: &str) -> Target {
         Target {
             subject: subject.to_string(),
             peers: peers.iter().map(|p| p.to_string()).collect(),
@@ -166,7 +166,7 @@ impl Target {
         }
     }
 
-    fn on_two_threads(mut self) -> Target {
+    pub(crate) fn on_two_threads(mut self) -> Target {
         self.min_two_thread_calls = Some(TWO_THREAD_CALLS);
         self
     }
@@ -197,7 +197,7 @@ pub struct Row {
 
 /// A reduction's expected result.
 #[derive(Clone, Copy, Debug)]
-enum Expect {
+pub(crate) enum Expect {
     /// Within `tol` of the reference.
     F64Near {
         reference: f64,
@@ -277,7 +277,7 @@ fn status_error(status: c_int) -> String {
 }
 
 /// A subject calling a `cmp_reduce_fn` on `a` (and `b`) of length `n`.
-fn reduce<T: Sync + 'static>(
+pub(crate) fn reduce<T: Sync + 'static>(
     label: &str,
     f: ReduceFn,
     a: &'static [T],
@@ -321,7 +321,7 @@ fn reduce<T: Sync + 'static>(
 struct Out([u8; 8]);
 
 /// A subject running a `cmp_forkjoin_fn`; it counts calls that used two threads.
-fn forkjoin(label: &str, f: ForkJoinFn) -> Box<dyn Subject> {
+pub(crate) fn forkjoin(label: &str, f: ForkJoinFn) -> Box<dyn Subject> {
     let run = move || -> Result<[c_int; 2], c_int> {
         let mut who: [c_int; 2] = [-1, -1];
         // SAFETY: who has the 2 elements the kernel writes.
@@ -599,6 +599,7 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>, String> {
         });
     }
 
+    rows.extend(address_rows(ctx));
     rows.extend(typed_rows(ctx));
 
     let r = &ctx.refs;
@@ -938,5 +939,99 @@ pub fn fmt_size(n: usize) -> String {
         format!("1e{p}")
     } else {
         n.to_string()
+    }
+}
+
+/// Elements of the SUM-at-addresses rows (issue 14: 1,000 f64).
+const ADDRESS_N: usize = 1_000;
+
+/// Byte offsets from the start of a mapping at which the SUM-at-addresses rows put
+/// their data, with what each stands for. The page before the mapping is
+/// inaccessible (PROT_NONE), as before most large malloc blocks (glibc serves them
+/// with a fresh mmap and returns the page start + 16) and numpy arrays.
+const ADDRESSES: [(usize, &str); 4] = [
+    (16, "mmap block + 16 B (large malloc, numpy)"),
+    (64, "mmap block + 64 B (line-aligned)"),
+    (1024 + 16, "mmap block + 1 KiB + 16 B"),
+    (
+        4096 + 16,
+        "mmap block + 4 KiB + 16 B (page before untouched)",
+    ),
+];
+
+/// SUM f64 of 1,000 elements at the addresses of `ADDRESSES`: parfor against the
+/// serial loop, both on one thread (the input is far below the parallel threshold).
+fn address_rows(ctx: &Ctx) -> Vec<Row> {
+    let x = &ctx.inputs.x.as_slice()[..ADDRESS_N];
+    let reference = ctx.refs.sums[0];
+    let near = Expect::F64Near {
+        reference,
+        tol: FLOAT_TOLERANCE * reference.abs(),
+    };
+    let mut rows = Vec::new();
+    for (offset, what) in ADDRESSES {
+        let Some(data) = guarded_copy(x, offset) else {
+            continue;
+        };
+        rows.push(Row {
+            group: "SUM f64 at addresses",
+            workload: format!("SUM f64, n = 1e3, {what}"),
+            size: ADDRESS_N,
+            bytes: 8.0 * ADDRESS_N as f64,
+            cond: Cond::BackToBack,
+            caller: Caller::Main,
+            subjects: vec![
+                reduce("parfor", ctx.pf.sum_f64, data, None, ADDRESS_N, near),
+                reduce(
+                    "serial",
+                    ctx.gcc.sum_f64_serial,
+                    data,
+                    None,
+                    ADDRESS_N,
+                    near,
+                ),
+            ],
+            targets: vec![Target::new(
+                "parfor",
+                &["serial"],
+                Goal::AtMost(1.0),
+                "<= serial vectorised loop at every address",
+            )],
+        });
+    }
+    rows
+}
+
+/// A copy of `x` at `offset` bytes (a multiple of 8) into a fresh mapping whose
+/// page before it is inaccessible; never unmapped. None when mmap or mprotect fail.
+fn guarded_copy(x: &[f64], offset: usize) -> Option<&'static [f64]> {
+    let page = 4096;
+    let bytes = offset + std::mem::size_of_val(x);
+    let len = page + bytes.div_ceil(page) * page;
+    // SAFETY: a fresh anonymous private mapping; nothing else refers to it.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return None;
+    }
+    // SAFETY: the first page of the mapping made above becomes a guard page.
+    if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+        return None;
+    }
+    // SAFETY: [page + offset, page + offset + 8 len) lies inside the writable part
+    // of the mapping, is 8-aligned (offset is a multiple of 8, the mapping
+    // page-aligned), and is never unmapped or written again, so it may be 'static.
+    unsafe {
+        let p = (base as *mut u8).add(page + offset) as *mut f64;
+        std::ptr::copy_nonoverlapping(x.as_ptr(), p, x.len());
+        Some(std::slice::from_raw_parts(p, x.len()))
     }
 }

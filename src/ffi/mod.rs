@@ -373,3 +373,12 @@ fn finish<T>(result: Result<T, Error<i32>>, what: &str, write: impl FnOnce(T)) -
         }
     }
 }
+
+/// The kernel instruction-set level in use: "avx512", "avx2" or "baseline" (the CPU's
+/// best, or the lower one PARFOR_ISA names). Static text, never NULL.
+#[no_mangle]
+pub extern "C" fn parfor_isa() -> *const c_char {
+    guard_value(c"baseline".as_ptr(), || {
+        crate::kernels::isa().c_name().as_ptr()
+    })
+}

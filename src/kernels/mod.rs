@@ -8,7 +8,8 @@
 //! compiler use vector registers without reassociating anything. Because the order
 //! of operations is spelled out, the result is the same bit for bit whichever
 //! instruction set runs it: each kernel is compiled for AVX-512, AVX2 and the x86-64
-//! baseline and the best one the CPU has is picked at run time.
+//! baseline and the best one the CPU has is picked at run time, or the one the
+//! `PARFOR_ISA` environment variable names (see [`isa`]).
 
 mod element;
 
@@ -37,12 +38,12 @@ macro_rules! kernel {
                 unsafe fn v3<$T: Element>($($arg: $ty),*) -> $ret {
                     lanes!($T, $imp($($arg),*))
                 }
-                match level() {
-                    // SAFETY: the CPU has these features (checked by `level`).
-                    Level::V4 => return unsafe { v4::<$T>($($arg),*) },
+                match isa() {
+                    // SAFETY: `isa` never returns a level above what the CPU has.
+                    Isa::Avx512 => return unsafe { v4::<$T>($($arg),*) },
                     // SAFETY: as above.
-                    Level::V3 => return unsafe { v3::<$T>($($arg),*) },
-                    Level::Base => {}
+                    Isa::Avx2 => return unsafe { v3::<$T>($($arg),*) },
+                    Isa::Baseline => {}
                 }
             }
             lanes!($T, $imp($($arg),*))
@@ -61,45 +62,9 @@ macro_rules! lanes {
     };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-enum Level {
-    V4,
-    V3,
-    Base,
-}
+mod isa;
 
-#[cfg(target_arch = "x86_64")]
-fn level() -> Level {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    // 0: not yet detected; else 1 + the level. One load per kernel call instead of
-    // four feature checks (a block is a few hundred cycles of work, so this matters).
-    static LEVEL: AtomicU8 = AtomicU8::new(0);
-    match LEVEL.load(Ordering::Relaxed) {
-        1 => return Level::V4,
-        2 => return Level::V3,
-        3 => return Level::Base,
-        _ => {}
-    }
-    let level = detect();
-    LEVEL.store(level as u8 + 1, Ordering::Relaxed);
-    level
-}
-
-#[cfg(target_arch = "x86_64")]
-fn detect() -> Level {
-    if std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512bw")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-        && std::arch::is_x86_feature_detected!("avx512dq")
-    {
-        Level::V4
-    } else if std::arch::is_x86_feature_detected!("avx2") {
-        Level::V3
-    } else {
-        Level::Base
-    }
-}
+pub use isa::{best_isa, isa, supported_isas, Isa};
 
 /// Elements of `x` before its first 64-byte boundary (all of `x` if it has none).
 /// Every element type's alignment equals its size, so the distance divides evenly.
@@ -115,6 +80,17 @@ fn head_len<T>(x: &[T]) -> usize {
 }
 
 /// How far ahead of the chunk being read the streaming loops ask for data, in bytes.
+///
+/// Origin: a prefetch must be issued about one memory latency before the data is
+/// used, so the distance is latency x one core's streaming rate. Measured on the
+/// Intel Xeon KVM guest of the README (see `prefetch_ahead`): 512 to 1536 bytes
+/// alike, 4 KiB slower. There dot of 1e8 f64 read 1.6 GB in 43.5 ms on 2 threads,
+/// ~18 GB/s per core, so 1 KiB is ~55 ns of reading, and the flat 512-1536 byte
+/// range is ~30-85 ns: the order of one DRAM latency (typically 70-100 ns on
+/// servers, Intel and AMD alike). On AMD Zen 3 (EPYC, 1 MiB L2 per core) the same
+/// time gives a distance in that range if a core streams at a similar rate; not yet
+/// measured on a quiet Zen 3 machine: the "SUM f64 ... own process" rows of
+/// parfor-compare at 1e7 and 1e8 against `*-readbw` are the check (issue 14).
 #[cfg_attr(miri, allow(dead_code))]
 const PREFETCH_AHEAD: usize = 1024;
 
@@ -124,6 +100,10 @@ const PREFETCH_AHEAD: usize = 1024;
 /// 1.33 us. Reductions cut their input into blocks of at least this size only from
 /// 4 MiB of input (see `reduce::block_len`), beyond one core's L2 on the target
 /// machine; there SUM and MAX of 1e8 f64 took 16-25 % less time with them, dot 15 %.
+/// In time: 128 KiB is ~2 us of one core's reading at the cache-resident rate
+/// measured there (80 KB in 1.28 us, ~62 GB/s). It lies below the L2 of current x86
+/// server cores (1 MiB on Zen 3, 2 MiB on that Xeon), so a block that fits in L2 is
+/// never prefetched whichever of them runs. Measured on the Intel machine only.
 const PREFETCH_MIN_BYTES: usize = 128 << 10;
 
 /// Whether a loop over `x` should call [`prefetch_ahead`] (see
