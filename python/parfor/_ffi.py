@@ -104,6 +104,9 @@ class Op(enum.IntEnum):
     LOGICAL_AND = 7
     LOGICAL_OR = 8
     SUM_EXACT = 9
+    NAN_SUM = 10
+    NAN_MIN = 11
+    NAN_MAX = 12
 
 
 class Schedule(enum.IntEnum):
