@@ -33,21 +33,6 @@
 #define PARFOR_MAX_THREADS 1024
 
 /*
- Below this many elements the typed sorts use the standard library's stable sort
- on the keys. Set from the shape of the costs, not a measurement on a quiet
- machine: a radix pass costs a 256-entry count table to clear and prefix, so for a
- few dozen elements the table dominates.
- */
-#define RADIX_MIN_LEN 256
-
-/*
- Inputs of at least this many elements are sorted on the team; smaller ones on the
- calling thread. A counting pass over 32768 8-byte keys takes some tens of
- microseconds, well above the few microseconds of waking a parked team.
- */
-#define SORT_PARALLEL_MIN_LEN (1 << 15)
-
-/*
  Element type of a buffer.
  */
 typedef enum parfor_dtype {

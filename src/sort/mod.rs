@@ -42,12 +42,12 @@ pub use radix::{argsort, sort, SortKey};
 /// on the keys. Set from the shape of the costs, not a measurement on a quiet
 /// machine: a radix pass costs a 256-entry count table to clear and prefix, so for a
 /// few dozen elements the table dominates.
-pub const RADIX_MIN_LEN: usize = 256;
+pub(crate) const RADIX_MIN_LEN: usize = 256;
 
 /// Inputs of at least this many elements are sorted on the team; smaller ones on the
 /// calling thread. A counting pass over 32768 8-byte keys takes some tens of
 /// microseconds, well above the few microseconds of waking a parked team.
-pub const SORT_PARALLEL_MIN_LEN: usize = 1 << 15;
+pub(crate) const SORT_PARALLEL_MIN_LEN: usize = 1 << 15;
 
 /// Direction and stability of a sort.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
