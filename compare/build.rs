@@ -20,6 +20,9 @@
 //!   the gcc archive's. Skipped, with the reason passed on, where clang is missing.
 //! - `tbb_kernels.cpp` with oneTBB, where `<tbb/tbb.h>` exists (cfg `parfor_compare_tbb`).
 
+#[path = "build_scan_sort.rs"]
+mod build_scan_sort;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -57,6 +60,7 @@ fn main() {
     build_clang_openmp(&examples, &out);
     build_parfor_clang_loops(&examples, &include);
     build_tbb(&examples);
+    build_scan_sort::build(&manifest);
     println!(
         "cargo:rustc-env=PARFOR_COMPARE_GCC_VERSION={}",
         first_line("gcc", &["--version"])
