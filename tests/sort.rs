@@ -546,3 +546,25 @@ fn bad_input() {
         assert_eq!(x, orig);
     }
 }
+
+/// Not a check of speed (timing is never asserted): prints how long the parallel
+/// sort of 1e5 few-distinct doubles takes, for a look with --nocapture.
+#[test]
+#[ignore]
+fn print_sort_time() {
+    let mut rng = Rng(3);
+    let distinct: Vec<f64> = (0..16).map(|_| rng.next() as f64).collect();
+    let x: Vec<f64> = (0..100_000)
+        .map(|_| distinct[rng.below(16) as usize])
+        .collect();
+    for threads in [1, 2] {
+        let o = opts(threads, PARFOR_SCHEDULE_AUTO, 0);
+        for _ in 0..3 {
+            let mut v = x.clone();
+            let t = std::time::Instant::now();
+            // SAFETY: live vector.
+            unsafe { parfor_sort(v.as_mut_ptr().cast(), v.len(), PARFOR_F64 as i32, 0, &o) };
+            println!("{threads} threads: {:?}", t.elapsed());
+        }
+    }
+}

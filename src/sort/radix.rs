@@ -92,6 +92,17 @@ macro_rules! signed_key {
 }
 signed_key!(i8 => u8, i16 => u16, i32 => u32, i64 => u64);
 
+/// The signed twin of an unsigned key type, for the arithmetic shift of the float keys.
+trait Signed {
+    type S;
+}
+impl Signed for u32 {
+    type S = i32;
+}
+impl Signed for u64 {
+    type S = i64;
+}
+
 macro_rules! float_key {
     ($($t:ident => $u:ty),*) => {$(
         impl SortKey for $t {
@@ -103,14 +114,12 @@ macro_rules! float_key {
                 }
                 // -0.0 == +0.0: both take the key of +0.0.
                 let bits = if self == 0.0 { 0 } else { self.to_bits() };
-                let sign = 1 << (<$u>::BITS - 1);
+                let sign: $u = 1 << (<$u>::BITS - 1);
                 // Negative values: all bits flipped (larger magnitude, smaller key);
                 // positive values: above every negative one. +inf maps below MAX.
-                if bits & sign != 0 {
-                    !bits
-                } else {
-                    bits | sign
-                }
+                // Without a branch: random signs would mispredict half the time.
+                let negative = ((bits as <$u as Signed>::S) >> (<$u>::BITS - 1)) as $u;
+                bits ^ (negative | sign)
             }
         }
     )*};
@@ -256,19 +265,39 @@ where
     let mut counts = vec![0usize; k * 256];
     let counts_raw = Raw(counts.as_mut_ptr());
     let (mut src, mut dst) = (Raw(data.as_mut_ptr()), Raw(scratch.as_mut_ptr()));
-    for &d in &passes {
-        for_parts(k, move |p| {
-            let r = static_block(n, k, p);
-            let mut local = [0usize; 256];
-            for i in r {
-                // SAFETY: i < n; the source is only read during this pass.
-                local[key(unsafe { src.get().add(i).read() }).byte(d)] += 1;
+    // On one thread the counts of every byte are those of the whole input, which
+    // no pass changes: one read counts them all, instead of one read per pass.
+    let mut whole = Vec::new();
+    if k == 1 {
+        whole = vec![[0usize; 256]; K::BYTES];
+        for &v in data.iter() {
+            let kv = key(v);
+            for &d in &passes {
+                whole[d][kv.byte(d)] += 1;
             }
-            // SAFETY: row p of `counts` belongs to part p alone.
-            unsafe {
-                std::ptr::copy_nonoverlapping(local.as_ptr(), counts_raw.get().add(p * 256), 256)
-            };
-        });
+        }
+    }
+    for &d in &passes {
+        if k == 1 {
+            counts.copy_from_slice(&whole[d]);
+        } else {
+            for_parts(k, move |p| {
+                let r = static_block(n, k, p);
+                let mut local = [0usize; 256];
+                for i in r {
+                    // SAFETY: i < n; the source is only read during this pass.
+                    local[key(unsafe { src.get().add(i).read() }).byte(d)] += 1;
+                }
+                // SAFETY: row p of `counts` belongs to part p alone.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        local.as_ptr(),
+                        counts_raw.get().add(p * 256),
+                        256,
+                    )
+                };
+            });
+        }
         // Exclusive prefix over (byte value, part): part p's first position for byte b.
         let mut running = 0;
         for b in 0..256 {
