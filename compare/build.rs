@@ -22,6 +22,9 @@
 //!   its parfor side (-DEPCC_PARFOR), and into the clang shared object without it.
 //! - `tbb_kernels.cpp` with oneTBB, where `<tbb/tbb.h>` exists (cfg `parfor_compare_tbb`).
 
+#[path = "build_scan_sort.rs"]
+mod build_scan_sort;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -61,6 +64,7 @@ fn main() {
     build_clang_openmp(&examples, &out, &epcc);
     build_parfor_clang_loops(&examples, &include);
     build_tbb(&examples);
+    build_scan_sort::build(&manifest);
     println!(
         "cargo:rustc-env=PARFOR_COMPARE_GCC_VERSION={}",
         first_line("gcc", &["--version"])

@@ -18,6 +18,21 @@
 #define PARFOR_EXACT_STATE_WORDS 69
 
 /*
+ Flag of parfor_scan: an exclusive scan (out[0] is the operator's identity).
+ */
+#define PARFOR_SCAN_EXCLUSIVE 1
+
+/*
+ Flag of the sorts: largest first (NaN still last).
+ */
+#define PARFOR_SORT_DESCENDING 1
+
+/*
+ Flag of the sorts: equal elements keep their input order (ties by position).
+ */
+#define PARFOR_SORT_STABLE 2
+
+/*
  The largest team size a call may ask for (equal to the runtime's MAX_THREADS; a
  unit test checks it).
  */
@@ -115,6 +130,20 @@ typedef enum parfor_op {
    team size, schedule and process count. Empty: +0.0.
    */
   PARFOR_SUM_EXACT = 9,
+  /*
+   f32/f64: sum with NaN counted as 0, as numpy.nansum (integers: as PARFOR_SUM). Empty: 0.
+   */
+  PARFOR_NAN_SUM = 10,
+  /*
+   Minimum ignoring NaN, as numpy.nanmin (NaN only when every element is NaN).
+   Empty: PARFOR_ERR_EMPTY.
+   */
+  PARFOR_NAN_MIN = 11,
+  /*
+   Maximum ignoring NaN, as numpy.nanmax (NaN only when every element is NaN).
+   Empty: PARFOR_ERR_EMPTY.
+   */
+  PARFOR_NAN_MAX = 12,
 } parfor_op;
 
 /*
@@ -261,6 +290,15 @@ typedef struct parfor_exact_state {
    */
   int64_t words[PARFOR_EXACT_STATE_WORDS];
 } parfor_exact_state;
+
+/*
+ Comparator of parfor_sort_with, as qsort_r's: negative when the element at `a`
+ goes before the one at `b`, positive when after, 0 when equal. Called from
+ several threads at once with the same `ctx`; `a` and `b` point into the array
+ being sorted and must not be written. It must return normally (no longjmp, no
+ C++ exception).
+ */
+typedef int (*parfor_compare)(void *ctx, const void *a, const void *b);
 
 #ifdef __cplusplus
 extern "C" {
@@ -493,6 +531,90 @@ enum parfor_status parfor_dot_exact(const void *a,
                                     parfor_dtype dtype,
                                     const struct parfor_options *opts,
                                     void *out);
+
+/*
+ Prefix scan: out[i] = data[0] (op) ... (op) data[i] (inclusive), or, with
+ PARFOR_SCAN_EXCLUSIVE in `flags`, the same over data[0..i) with the operator's
+ identity at out[0] (SUM, NAN_SUM, BIT_OR, BIT_XOR: 0; PROD: 1; BIT_AND: all ones;
+ MIN: +inf or the type's largest value; MAX: -inf or its smallest).
+ op: PARFOR_SUM, PARFOR_PROD, PARFOR_MIN, PARFOR_MAX (NaN propagates to every later
+ output), PARFOR_BIT_AND, PARFOR_BIT_OR, PARFOR_BIT_XOR (integers only),
+ PARFOR_NAN_SUM (NaN counted as 0, as numpy.nancumsum; integers: as SUM).
+ Integers wrap. `out` may equal `data` (in place); any other overlap is refused.
+ Float results are bitwise identical for every team size and schedule: the input
+ is cut into tiles of 16 elements, tile totals are folded left to right, the
+ totals are scanned by the same rule recursively, and each output is the serial
+ chain from the scanned total before its tile; threads only choose which tiles
+ they compute. Accuracy of float SUM/NAN_SUM: |out[i] - exact[i]| <=
+ c(len) * u * sum_{k<=i} |data[k]| with c = 31 * (L - 1) + 15, L the levels of the
+ hierarchy (ceil(log16(len)), at least 1): c(1e6) = 139, c(1e8) = 201, where a
+ serial scan has len - 1. len == 0 writes nothing and succeeds.
+ out is written only on success.
+ Errors: PARFOR_ERR_NULL_ARGUMENT (data, out), PARFOR_ERR_INVALID_ARGUMENT (dtype,
+ op, op not defined for dtype, unknown flag bits, len * element size overflow,
+ overlapping out, options), PARFOR_ERR_MISALIGNED (data, out),
+ PARFOR_ERR_RUNTIME (memory for the tile totals).
+ */
+enum parfor_status parfor_scan(const void *data,
+                               size_t len,
+                               parfor_dtype dtype,
+                               parfor_op op,
+                               unsigned int flags,
+                               const struct parfor_options *opts,
+                               void *out);
+
+/*
+ Sorts the `len` elements of type `dtype` at `data` in place, ascending (largest
+ first with PARFOR_SORT_DESCENDING). Floats sort in numpy's order: -inf .. +inf,
+ then every NaN (NaN stays last when descending too); -0.0 and +0.0 are equal.
+ The sort is a parallel LSD radix sort, always stable, so PARFOR_SORT_STABLE
+ changes nothing here. `data` is left unchanged on failure.
+ Errors: PARFOR_ERR_NULL_ARGUMENT (data), PARFOR_ERR_INVALID_ARGUMENT (dtype,
+ unknown flag bits, len * element size overflow, options), PARFOR_ERR_MISALIGNED
+ (data), PARFOR_ERR_RUNTIME (memory for the scratch buffer).
+ */
+enum parfor_status parfor_sort(void *data,
+                               size_t len,
+                               parfor_dtype dtype,
+                               unsigned int flags,
+                               const struct parfor_options *opts);
+
+/*
+ Writes to indices[i] the position in `data` of the i-th element in sorted order
+ (the order of parfor_sort, with its flags), so that data[indices[0]],
+ data[indices[1]], ... is sorted. Ties are broken by position: the result is
+ stable, with or without PARFOR_SORT_STABLE. `data` is not modified; `indices`
+ (len size_t) is written only on success and must not overlap `data`.
+ Errors: PARFOR_ERR_NULL_ARGUMENT (data, indices), PARFOR_ERR_INVALID_ARGUMENT
+ (dtype, unknown flag bits, overflow, overlap, options), PARFOR_ERR_MISALIGNED
+ (data, indices), PARFOR_ERR_RUNTIME (memory for the keys).
+ */
+enum parfor_status parfor_argsort(const void *data,
+                                  size_t len,
+                                  parfor_dtype dtype,
+                                  unsigned int flags,
+                                  const struct parfor_options *opts,
+                                  size_t *indices);
+
+/*
+ Sorts `count` elements of `size` bytes at `base` in place with `cmp`, like
+ qsort_r (ascending in cmp's order; reversed with PARFOR_SORT_DESCENDING).
+ The sort is a parallel merge sort of the elements' indices followed by one
+ gather, so it is stable (PARFOR_SORT_STABLE is always honoured); cmp runs on
+ several threads at once. A comparator that is not a strict weak ordering leaves
+ the elements in an unspecified order, every element still present exactly once.
+ count == 0 or 1 succeeds without calling cmp.
+ Errors: PARFOR_ERR_NULL_ARGUMENT (base, cmp), PARFOR_ERR_INVALID_ARGUMENT (size
+ == 0, count * size overflow, unknown flag bits, options), PARFOR_ERR_RUNTIME
+ (memory for the indices or the copy; base is then unchanged).
+ */
+enum parfor_status parfor_sort_with(void *base,
+                                    size_t count,
+                                    size_t size,
+                                    parfor_compare cmp,
+                                    void *ctx,
+                                    unsigned int flags,
+                                    const struct parfor_options *opts);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -17,6 +17,8 @@
 //! - [`runtime`]: the team of threads, how the caller takes part, spin and park,
 //!   configuration from the environment, OpenMP detection, fork handling.
 //! - [`dtype`]: the element types, one table for all.
+//! - [`scan`] and [`sort`]: prefix scans (bitwise reproducible for floats) and
+//!   parallel sorts (radix for typed keys, merge sort with a comparator).
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(unreachable_pub)]
@@ -28,7 +30,9 @@ pub mod kernels;
 pub mod parallel_for;
 pub mod reduce;
 pub mod runtime;
+pub mod scan;
 pub mod schedule;
+pub mod sort;
 
 pub use dtype::DType;
 pub use error::Error;

@@ -72,3 +72,9 @@ __all__ = [
     "sum",
     "threads",
 ]
+
+# Prefix scans and sorts with numpy's semantics (parfor_scan, parfor_sort, parfor_argsort).
+from ._scan import cummax, cummin, cumprod, cumsum  # noqa: E402
+from ._sort import argsort, sort, sort_inplace  # noqa: E402
+
+__all__ += ["argsort", "cummax", "cummin", "cumprod", "cumsum", "sort", "sort_inplace"]

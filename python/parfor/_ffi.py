@@ -104,6 +104,9 @@ class Op(enum.IntEnum):
     LOGICAL_AND = 7
     LOGICAL_OR = 8
     SUM_EXACT = 9
+    NAN_SUM = 10
+    NAN_MIN = 11
+    NAN_MAX = 12
 
 
 class Schedule(enum.IntEnum):
@@ -246,6 +249,53 @@ SIGNATURES = {
     ),
 }
 
+
+# --- scan and sort (issue 16) --------------------------------------------------------
+
+#: ``PARFOR_SCAN_EXCLUSIVE``, ``PARFOR_SORT_DESCENDING``, ``PARFOR_SORT_STABLE``: flag bits.
+SCAN_EXCLUSIVE = 1
+SORT_DESCENDING = 1
+SORT_STABLE = 2
+
+#: ``parfor_compare``: int (*)(void *ctx, const void *a, const void *b)
+COMPARE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+
+SIGNATURES.update(
+    {
+        "parfor_scan": (
+            c_enum,
+            [
+                ctypes.c_void_p,
+                ctypes.c_size_t,
+                c_enum,
+                c_enum,
+                ctypes.c_uint,
+                _options_p,
+                ctypes.c_void_p,
+            ],
+        ),
+        "parfor_sort": (
+            c_enum,
+            [ctypes.c_void_p, ctypes.c_size_t, c_enum, ctypes.c_uint, _options_p],
+        ),
+        "parfor_argsort": (
+            c_enum,
+            [ctypes.c_void_p, ctypes.c_size_t, c_enum, ctypes.c_uint, _options_p, _size_p],
+        ),
+        "parfor_sort_with": (
+            c_enum,
+            [
+                ctypes.c_void_p,
+                ctypes.c_size_t,
+                ctypes.c_size_t,
+                COMPARE,
+                ctypes.c_void_p,
+                ctypes.c_uint,
+                _options_p,
+            ],
+        ),
+    }
+)
 
 def _load():
     path = find_library()

@@ -32,6 +32,7 @@ def ctype_of(c_type):
         "void": None,
         "size_t": ctypes.c_size_t,
         "int": ctypes.c_int,
+        "unsigned int": ctypes.c_uint,
         "char *": ctypes.c_char_p,
         "void *": ctypes.c_void_p,
         "size_t *": ctypes.POINTER(ctypes.c_size_t),
@@ -40,6 +41,7 @@ def ctype_of(c_type):
         "parfor_body": _ffi.BODY,
         "parfor_fold": _ffi.FOLD,
         "parfor_combine": _ffi.COMBINE,
+        "parfor_compare": _ffi.COMPARE,
     }
     if bare in _ENUM_TYPES:
         return _ffi.c_enum
@@ -109,6 +111,7 @@ class HeaderSignatures(unittest.TestCase):
             ("parfor_body", _ffi.BODY),
             ("parfor_fold", _ffi.FOLD),
             ("parfor_combine", _ffi.COMBINE),
+            ("parfor_compare", _ffi.COMPARE),
         ):
             with self.subTest(typedef=typedef):
                 m = re.search(r"typedef (\w+) \(\*%s\) ?\(([^()]*)\);" % typedef, _CODE)

@@ -9,6 +9,8 @@
 
 pub mod boundary;
 pub mod exact;
+pub mod scan;
+pub mod sort;
 pub mod status;
 pub mod types;
 
@@ -16,6 +18,8 @@ use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 
 use boundary::{check, fail, guard, guard_value, UserCtx};
+pub use scan::{parfor_scan, PARFOR_SCAN_EXCLUSIVE};
+pub use sort::*;
 pub use status::parfor_status;
 use status::parfor_status::*;
 pub use types::*;

@@ -71,6 +71,14 @@ pub enum parfor_op {
     /// f32/f64 only: the correctly rounded sum of the exact values, independent of order,
     /// team size, schedule and process count. Empty: +0.0.
     PARFOR_SUM_EXACT = 9,
+    /// f32/f64: sum with NaN counted as 0, as numpy.nansum (integers: as PARFOR_SUM). Empty: 0.
+    PARFOR_NAN_SUM = 10,
+    /// Minimum ignoring NaN, as numpy.nanmin (NaN only when every element is NaN).
+    /// Empty: PARFOR_ERR_EMPTY.
+    PARFOR_NAN_MIN = 11,
+    /// Maximum ignoring NaN, as numpy.nanmax (NaN only when every element is NaN).
+    /// Empty: PARFOR_ERR_EMPTY.
+    PARFOR_NAN_MAX = 12,
 }
 
 /// How the iterations of a loop (or the blocks of a reduction) are shared out, as

@@ -52,11 +52,17 @@ pub enum ReduceOp {
     LogicalOr = 8,
     /// Correctly rounded exact sum, floats only. Empty: 0.
     SumExact = 9,
+    /// `+` with NaN counted as 0 (numpy's nansum). Empty: 0.
+    NanSum = 10,
+    /// `min` ignoring NaN (numpy's nanmin). Empty: error.
+    NanMin = 11,
+    /// `max` ignoring NaN (numpy's nanmax). Empty: error.
+    NanMax = 12,
 }
 
 impl ReduceOp {
     /// Every operator, in discriminant order.
-    pub const ALL: [ReduceOp; 10] = [
+    pub const ALL: [ReduceOp; 13] = [
         ReduceOp::Sum,
         ReduceOp::Prod,
         ReduceOp::Min,
@@ -67,6 +73,9 @@ impl ReduceOp {
         ReduceOp::LogicalAnd,
         ReduceOp::LogicalOr,
         ReduceOp::SumExact,
+        ReduceOp::NanSum,
+        ReduceOp::NanMin,
+        ReduceOp::NanMax,
     ];
 
     /// Maps a C enum value to an operator.
@@ -89,6 +98,9 @@ impl ReduceOp {
             ReduceOp::LogicalAnd => "PARFOR_LOGICAL_AND",
             ReduceOp::LogicalOr => "PARFOR_LOGICAL_OR",
             ReduceOp::SumExact => "PARFOR_SUM_EXACT",
+            ReduceOp::NanSum => "PARFOR_NAN_SUM",
+            ReduceOp::NanMin => "PARFOR_NAN_MIN",
+            ReduceOp::NanMax => "PARFOR_NAN_MAX",
         }
     }
 
@@ -383,7 +395,10 @@ pub fn reduce<T: Element>(data: &[T], op: ReduceOp, opts: &Options) -> Result<T,
             ReduceOp::SumExact => Ok(T::ZERO),
             ReduceOp::Prod | ReduceOp::LogicalAnd => Ok(T::ONE),
             ReduceOp::BitAnd => Ok(T::ALL_ONES),
-            ReduceOp::Min | ReduceOp::Max => Err(Error::Empty),
+            ReduceOp::Min | ReduceOp::Max | ReduceOp::NanMin | ReduceOp::NanMax => {
+                Err(Error::Empty)
+            }
+            ReduceOp::NanSum => Ok(T::ZERO),
         };
     }
     Ok(match op {
@@ -401,6 +416,14 @@ pub fn reduce<T: Element>(data: &[T], op: ReduceOp, opts: &Options) -> Result<T,
             T::from_bool(blockwise(data, opts, kernels::any_nonzero, |a, b| a || b))
         }
         ReduceOp::SumExact => exact::sum_if_float(data, opts).ok_or_else(|| bad_op::<T>(op))?,
+        // Reductions with these operators come with the N-d reduction work (issue 12);
+        // in this branch only the scans take PARFOR_NAN_SUM.
+        ReduceOp::NanSum | ReduceOp::NanMin | ReduceOp::NanMax => {
+            return Err(Error::InvalidArgument(format!(
+                "{} is not supported by parfor_reduce in this build",
+                op.c_name()
+            )))
+        }
     })
 }
 

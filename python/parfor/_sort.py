@@ -1,0 +1,125 @@
+"""Sorting with numpy's semantics: :func:`sort` (a sorted copy, as ``numpy.sort``),
+:func:`sort_inplace` (as ``ndarray.sort``) and :func:`argsort` (as
+``numpy.argsort``), along ``axis`` (default -1; None flattens).
+
+Floats sort in numpy's order: NaN last, -0.0 equal to 0.0. The library's typed sort
+is a parallel radix sort and always stable, so ``stable=True`` costs nothing and
+argsort's ties are broken by position, as numpy's ``kind="stable"``. Each 1-D lane
+is one C call with the GIL released; bool arrays sort as uint8. Element types the
+library does not sort (float16, complex, object, strings, ...) are handed to numpy.
+"""
+
+import ctypes
+
+from ._errors import error_for
+from ._ffi import SORT_STABLE, lib
+from ._scan import _DTYPES, _numpy
+
+__all__ = ["sort", "sort_inplace", "argsort"]
+
+_parfor_sort = lib.parfor_sort
+_parfor_argsort = lib.parfor_argsort
+
+
+def _lanes(np, a, axis):
+    """(array with the sorted axis last, the axis) for ``axis`` (None flattens)."""
+    if axis is None:
+        return a.reshape(-1), None
+    axis = np.lib.array_utils.normalize_axis_index(axis, a.ndim)
+    return np.moveaxis(a, axis, -1), axis
+
+
+def _sortable(np, dtype):
+    """The parfor dtype and the view dtype that sorts like ``dtype``, or None."""
+    if dtype == np.bool_:
+        return _DTYPES["uint8"], np.dtype(np.uint8)
+    if not dtype.isnative:
+        return None
+    p = _DTYPES.get(dtype.name)
+    return None if p is None else (p, dtype)
+
+
+def _sort_rows(rows, pdtype, flags):
+    count, n = rows.shape
+    if n < 2:
+        return
+    step = n * rows.itemsize
+    base = rows.ctypes.data
+    for r in range(count):
+        code = _parfor_sort(base + r * step, n, pdtype, flags, None)
+        if code:
+            raise error_for(code)
+
+
+def sort(a, axis=-1):
+    """A sorted copy of ``a`` along ``axis``, equal to ``numpy.sort(a, axis)``."""
+    np = _numpy()
+    a = np.asarray(a)
+    if a.ndim == 0 and axis is not None:
+        return np.sort(a, axis=axis)
+    kinds = _sortable(np, a.dtype)
+    if kinds is None:
+        return np.sort(a, axis=axis)
+    pdtype, view = kinds
+    work, axis = _lanes(np, a, axis)
+    res = np.array(work, order="C", copy=True)
+    lanes = res.view(view)
+    _sort_rows(lanes.reshape(-1, lanes.shape[-1]) if lanes.size else lanes.reshape(0, 0),
+               int(pdtype), SORT_STABLE)
+    return res if axis is None else np.moveaxis(res, -1, axis)
+
+
+def sort_inplace(a, axis=-1):
+    """Sorts the numpy array ``a`` in place along ``axis``, as ``a.sort(axis)``.
+    A C-contiguous array sorted along its last axis is sorted where it lies."""
+    np = _numpy()
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"parfor.sort_inplace(): a must be a numpy array, not {type(a).__name__}")
+    if not a.flags.writeable:
+        raise ValueError("parfor.sort_inplace(): the array is read-only")
+    kinds = _sortable(np, a.dtype)
+    if a.ndim == 0 or kinds is None:
+        a.sort(axis=axis)
+        return None
+    pdtype, view = kinds
+    last = np.lib.array_utils.normalize_axis_index(axis, a.ndim) == a.ndim - 1
+    if last and a.flags.c_contiguous:
+        lanes = a.view(view)
+        _sort_rows(lanes.reshape(-1, lanes.shape[-1]) if lanes.size else lanes.reshape(0, 0),
+                   int(pdtype), SORT_STABLE)
+        return None
+    a[...] = sort(a, axis=axis)
+    return None
+
+
+def argsort(a, axis=-1, stable=False):
+    """Indices that sort ``a`` along ``axis``, as ``numpy.argsort(a, axis)``; ties
+    by position (the sort is stable whatever ``stable`` says), so the result equals
+    ``numpy.argsort(a, axis, stable=True)``."""
+    np = _numpy()
+    a = np.asarray(a)
+    kinds = _sortable(np, a.dtype)
+    if a.ndim == 0 or kinds is None:
+        return np.argsort(a, axis=axis, stable=bool(stable) or None)
+    pdtype, view = kinds
+    work, axis_n = _lanes(np, a, axis)
+    src = np.ascontiguousarray(work).view(view)
+    n = src.shape[-1]
+    rows = src.reshape(-1, n) if src.size else src.reshape(0, n)
+    out = np.empty(rows.shape, dtype=np.uintp)
+    if n:
+        step_in, step_out = n * src.itemsize, n * out.itemsize
+        base_in, base_out = rows.ctypes.data, out.ctypes.data
+        for r in range(rows.shape[0]):
+            code = _parfor_argsort(
+                base_in + r * step_in,
+                n,
+                int(pdtype),
+                SORT_STABLE,
+                None,
+                ctypes.cast(base_out + r * step_out, ctypes.POINTER(ctypes.c_size_t)),
+            )
+            if code:
+                raise error_for(code)
+    res = out.view(np.intp).reshape(work.shape)
+    return res if axis_n is None else np.moveaxis(res, -1, axis_n)
