@@ -14,23 +14,47 @@ use crate::schedule::{Options, Schedule};
 
 thread_local! {
     /// Detail of this thread's last failed call, NUL-terminated for C.
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    ///
+    /// Calls can come from where this thread's locals are being torn down (an atexit
+    /// handler, a C++ static destructor, a pthread key destructor): there `with`
+    /// panics, so every access goes through `try_with` and falls back to
+    /// [`NO_DETAIL`] (issue 13, row 2). `RefCell` borrows are never held across user
+    /// code, so `try_borrow*` cannot fail; it is used anyway so that nothing here can
+    /// panic.
+    static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
 }
 
-/// Records `message` as this thread's last error and returns `status`.
+/// What `parfor_last_error` gives when this thread's record is gone (its
+/// thread-local storage already destroyed) or cannot be read.
+pub(crate) const NO_DETAIL: &str =
+    "no detail: the call was made while this thread's storage was being destroyed\0";
+
+/// Records `message` as this thread's last error and returns `status`. Where the
+/// record cannot be kept (thread-local storage destroyed) only the status is returned.
 pub(crate) fn fail(status: parfor_status, message: impl Into<String>) -> parfor_status {
     let mut bytes = message.into().into_bytes();
     bytes.retain(|&b| b != 0);
     // Cannot fail: interior NULs were just removed.
     let text = CString::new(bytes).unwrap_or_default();
-    LAST_ERROR.with(|slot| *slot.borrow_mut() = text);
+    let _ = LAST_ERROR.try_with(|slot| {
+        if let Ok(mut s) = slot.try_borrow_mut() {
+            *s = Some(text);
+        }
+    });
     status
 }
 
 /// Pointer to this thread's last error text; valid until the next failing call on
-/// this thread (the CString's buffer is only replaced by `fail`).
+/// this thread (the CString's buffer is only replaced by `fail`). Static text when
+/// the thread's record is gone.
 pub(crate) fn last_error_ptr() -> *const c_char {
-    LAST_ERROR.with(|slot| slot.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|slot| match slot.try_borrow().as_deref() {
+            Ok(Some(text)) => text.as_ptr(),
+            Ok(None) => b"\0".as_ptr().cast(),
+            Err(_) => NO_DETAIL.as_ptr().cast(),
+        })
+        .unwrap_or(NO_DETAIL.as_ptr().cast())
 }
 
 /// Text of a caught panic payload.

@@ -24,10 +24,10 @@ use std::ffi::c_void;
 use std::os::raw::{c_int, c_uint};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::config::{self, OmpTeam};
+use super::once::ForkOnce;
 use super::placement;
 use super::FirstPanic;
 
@@ -42,9 +42,11 @@ static LAST_MISS: AtomicU64 = AtomicU64::new(0);
 const RETRY: Duration = Duration::from_millis(100);
 
 fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
 }
+
+/// The clock origin of `LAST_MISS` (fork-safe, see `once.rs`).
+static EPOCH: ForkOnce<Instant> = ForkOnce::new();
 
 type InParallel = unsafe extern "C" fn() -> c_int;
 
@@ -115,9 +117,11 @@ struct OmpTeamFns {
     num_threads: OmpInt,
 }
 
+/// The borrowed-call entry points (fork-safe, see `once.rs`).
+static FNS: ForkOnce<Option<OmpTeamFns>> = ForkOnce::new();
+
 /// The entry points, looked up once an OpenMP runtime was seen in the process.
 fn team_fns() -> Option<&'static OmpTeamFns> {
-    static FNS: OnceLock<Option<OmpTeamFns>> = OnceLock::new();
     if FUNC.load(Ordering::Acquire) <= 1 {
         // No OpenMP runtime seen (yet): `in_parallel` keeps looking for one.
         return None;
@@ -161,6 +165,8 @@ static FORKED: AtomicBool = AtomicBool::new(false);
 
 /// From the `pthread_atfork` child handler: async-signal-safe (atomic stores only).
 pub(crate) fn after_fork_in_child() {
+    EPOCH.reset_in_child();
+    FNS.reset_in_child();
     FORKED.store(true, Ordering::Relaxed);
     CONTENDED_AT.store(0, Ordering::Relaxed);
 }
