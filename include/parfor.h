@@ -12,6 +12,13 @@
 #define PARFOR_EXACT_STATE_WORDS 69
 
 /*
+ sizeof(parfor_options) in the first published header (size, num_threads,
+ schedule, chunk on LP64): the smallest `size` calls accept, and what
+ parfor_options_init writes, in every later version.
+ */
+#define PARFOR_OPTIONS_MIN_SIZE 32
+
+/*
  The largest team size a call may ask for (equal to the runtime's MAX_THREADS; a
  unit test checks it).
  */
@@ -180,8 +187,10 @@ typedef enum parfor_status {
  */
 typedef struct parfor_options {
   /*
-   sizeof(parfor_options), set by parfor_options_init: lets the struct grow without
-   breaking old callers. A smaller value is PARFOR_ERR_INVALID_ARGUMENT.
+   The size of the caller's struct, set by parfor_options_init_size (or
+   parfor_options_init): lets the struct grow without breaking old callers. Calls
+   read only the fields that lie within `size` bytes (later ones take their
+   defaults); a value below PARFOR_OPTIONS_MIN_SIZE is PARFOR_ERR_INVALID_ARGUMENT.
    */
   size_t size;
   /*
@@ -279,11 +288,26 @@ const char *parfor_last_error(void);
 const char *parfor_version(void);
 
 /*
- Sets *opts to the defaults: size = sizeof(parfor_options), num_threads = 0 (the
- runtime default), schedule = PARFOR_SCHEDULE_AUTO, chunk = 0 (automatic).
+ Sets *opts to the defaults: num_threads = 0 (the runtime default), schedule =
+ PARFOR_SCHEDULE_AUTO, chunk = 0 (automatic), size = PARFOR_OPTIONS_MIN_SIZE.
+ It writes exactly the PARFOR_OPTIONS_MIN_SIZE bytes of the first published
+ struct, in this and every later version, so a program built against any header
+ is never overrun; fields added later keep their defaults unless the struct is
+ initialised with parfor_options_init_size, which new code should prefer.
  NULL is a no-op.
  */
 void parfor_options_init(struct parfor_options *opts);
+
+/*
+ Sets the `size` bytes at opts to the defaults for a struct of that size (pass
+ sizeof *opts): opts->size = size, every field this library knows to its default
+ (see parfor_options_init), and bytes of a newer header's struct beyond what this
+ library knows to zero. Writes nothing beyond `size` bytes, so a program built
+ against an older, smaller header is never overrun.
+ Errors: PARFOR_ERR_NULL_ARGUMENT (opts), PARFOR_ERR_INVALID_ARGUMENT (size below
+ PARFOR_OPTIONS_MIN_SIZE; nothing is written).
+ */
+enum parfor_status parfor_options_init_size(struct parfor_options *opts, size_t size);
 
 /*
  Runs body(ctx, b, e) over disjoint sub-ranges covering [begin, end): every index is

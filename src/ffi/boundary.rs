@@ -7,7 +7,7 @@ use std::ffi::CString;
 use std::os::raw::c_char;
 
 use super::status::parfor_status::{self, *};
-use super::types::{parfor_options, RawOp, RawSchedule};
+use super::types::{parfor_options, RawOp, RawSchedule, PARFOR_OPTIONS_MIN_SIZE};
 use crate::dtype::DType;
 use crate::reduce::ReduceOp;
 use crate::schedule::{Options, Schedule};
@@ -170,30 +170,54 @@ pub(crate) unsafe fn buffer<'a, T>(
 /// Size of the options struct this library knows.
 pub(crate) const OPTIONS_SIZE: usize = std::mem::size_of::<parfor_options>();
 
+/// The defaults, as `parfor_options_init` documents them, with `size` set.
+pub(crate) fn default_options(size: usize) -> parfor_options {
+    parfor_options {
+        size,
+        num_threads: 0,
+        schedule: crate::ffi::types::parfor_schedule::PARFOR_SCHEDULE_AUTO as RawSchedule,
+        chunk: 0,
+    }
+}
+
 /// Reads and validates an optional options struct; NULL means the defaults.
 ///
+/// Versioning rule: the caller's struct has `opts->size` bytes, at least
+/// [`PARFOR_OPTIONS_MIN_SIZE`] (the first published layout). Only the fields within
+/// both that size and this library's struct are read; fields this library has and
+/// the caller's older struct lacks take their defaults, and bytes of a newer
+/// caller's struct beyond this library's are not read.
+///
 /// # Safety
-/// Unless NULL, `opts` must point to a readable `parfor_options` of at least
-/// `opts->size` bytes.
+/// Unless NULL, `opts` must point to at least `opts->size` readable bytes.
 pub(crate) unsafe fn options(opts: *const parfor_options) -> Result<Options, parfor_status> {
     if opts.is_null() {
         return Ok(Options::default());
     }
     // SAFETY: non-NULL, and the caller guarantees a readable struct. The `size` field is
-    // read first and checked before any other field is touched.
+    // read first and checked before any other byte is touched.
     let size = unsafe { std::ptr::addr_of!((*opts).size).read_unaligned() };
-    if size < OPTIONS_SIZE {
+    if size < PARFOR_OPTIONS_MIN_SIZE {
         return Err(fail(
             PARFOR_ERR_INVALID_ARGUMENT,
             format!(
-                "opts->size is {size}, smaller than sizeof(parfor_options) = {OPTIONS_SIZE}; \
-                 initialise options with parfor_options_init"
+                "opts->size is {size}, smaller than PARFOR_OPTIONS_MIN_SIZE = \
+                 {PARFOR_OPTIONS_MIN_SIZE}; initialise options with \
+                 parfor_options_init_size(opts, sizeof *opts)"
             ),
         ));
     }
-    // SAFETY: the caller's struct holds at least OPTIONS_SIZE bytes (checked above);
-    // every field is an integer, so any bit pattern is a valid value.
-    let raw = unsafe { opts.read_unaligned() };
+    let mut raw = default_options(size);
+    // SAFETY: the caller's struct holds `size` readable bytes, and `raw` has
+    // OPTIONS_SIZE writable bytes; the copy takes the smaller. Every field is an
+    // integer, so any bytes are valid values.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            opts.cast::<u8>(),
+            (&mut raw as *mut parfor_options).cast::<u8>(),
+            size.min(OPTIONS_SIZE),
+        )
+    };
     let schedule = schedule(raw.schedule)?;
     Options::new(raw.num_threads, schedule, raw.chunk).map_err(|e| {
         fail(

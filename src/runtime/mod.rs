@@ -315,7 +315,7 @@ impl<T> ForkSlot<T> {
 /// call at the same time, each with a whole team, without waiting for each other.
 /// Beyond that, callers run their parts alone: at most MAX_TEAMS x (team size - 1)
 /// worker threads exist, however many threads call (issue 13, row 6).
-pub const MAX_TEAMS: usize = 8;
+pub(crate) const MAX_TEAMS: usize = 8;
 
 static TEAMS: [ForkSlot<Team>; MAX_TEAMS] = [const { ForkSlot::new() }; MAX_TEAMS];
 
