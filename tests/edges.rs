@@ -197,3 +197,12 @@ fn options_from_old_and_new_headers() {
     let out = run_bounded(command(&exe, &[], &[]), DEADLINE);
     expect_passed(&out, "options_versions passed");
 }
+
+/// Rows 3 and 4: failed allocations in `parfor_reduce_with` and impossible lengths
+/// in `parfor_reduce` return statuses, write nothing and never abort.
+#[test]
+fn allocation_failures_are_statuses() {
+    let exe = build("reduce_nomem", &[]);
+    let out = run_bounded(command(&exe, &[], &[]), DEADLINE);
+    expect_passed(&out, "reduce_nomem passed");
+}

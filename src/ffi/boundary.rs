@@ -128,7 +128,19 @@ pub(crate) fn op(raw: RawOp) -> Result<ReduceOp, parfor_status> {
     })
 }
 
-/// Checks a typed buffer argument: non-NULL, `len * size` representable, aligned.
+/// No user-space buffer ends above this address: 2^56 is the top of the largest user
+/// address space 64-bit Linux offers (x86-64 with 5-level paging; aarch64's is 2^52),
+/// so a buffer claimed to reach beyond it cannot exist, and is refused before
+/// anything is sized from its length (issue 13, row 4: u8 x (2^63 - 1) aborted
+/// while allocating per-block partials).
+#[cfg(target_pointer_width = "64")]
+const USER_ADDRESS_END: usize = 1 << 56;
+/// On 32-bit targets the `isize::MAX` bound below is the tighter one.
+#[cfg(not(target_pointer_width = "64"))]
+const USER_ADDRESS_END: usize = usize::MAX;
+
+/// Checks a typed buffer argument: non-NULL, `len * size` representable and within
+/// the user address space, aligned.
 /// Returns it as a slice.
 ///
 /// # Safety
@@ -142,7 +154,10 @@ pub(crate) unsafe fn buffer<'a, T>(
 ) -> Result<&'a [T], parfor_status> {
     debug_assert_eq!(std::mem::size_of::<T>(), dtype.size());
     let ptr = non_null(ptr, name)?;
-    if len > isize::MAX as usize / dtype.size() {
+    let end = len
+        .checked_mul(dtype.size())
+        .and_then(|bytes| (ptr as usize).checked_add(bytes));
+    if len > isize::MAX as usize / dtype.size() || end.is_none_or(|e| e > USER_ADDRESS_END) {
         return Err(fail(
             PARFOR_ERR_INVALID_ARGUMENT,
             format!(

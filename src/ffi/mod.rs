@@ -311,7 +311,8 @@ unsafe fn arg_extreme(
 /// identity) only on success; begin == end copies the identity.
 /// Errors: PARFOR_ERR_NULL_ARGUMENT (identity, fold, combine, out),
 /// PARFOR_ERR_INVALID_ARGUMENT (begin > end, acc_size == 0 or too large, options),
-/// PARFOR_ERR_CALLBACK (a fold returned nonzero).
+/// PARFOR_ERR_CALLBACK (a fold returned nonzero), PARFOR_ERR_RUNTIME (the identity's
+/// copy or an accumulator could not be allocated; nothing is written).
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn parfor_reduce_with(
@@ -344,8 +345,16 @@ pub unsafe extern "C" fn parfor_reduce_with(
         // SAFETY: the caller passes NULL or a valid parfor_options.
         let opts = check!(unsafe { boundary::options(opts) });
         // SAFETY: the caller passes `acc_size` readable bytes at `identity`.
-        let identity =
-            unsafe { std::slice::from_raw_parts(identity.cast::<u8>(), acc_size) }.to_vec();
+        let identity_bytes = unsafe { std::slice::from_raw_parts(identity.cast::<u8>(), acc_size) };
+        // Fallible: an accumulator of any size may come from C (issue 13, row 3).
+        let mut identity = Vec::new();
+        if identity.try_reserve_exact(acc_size).is_err() {
+            return fail(
+                PARFOR_ERR_RUNTIME,
+                format!("cannot allocate a copy of the identity ({acc_size} bytes)"),
+            );
+        }
+        identity.extend_from_slice(identity_bytes);
         let ctx = UserCtx(ctx);
         let result = crate::reduce::user::reduce_bytes(
             range,
