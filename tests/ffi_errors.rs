@@ -687,7 +687,7 @@ fn options_size_too_small() {
             &format!("opts->size {size}"),
             &opts,
             &[&format!(
-                "opts->size is {size}, smaller than sizeof(parfor_options) = {full}"
+                "opts->size is {size}, smaller than PARFOR_OPTIONS_MIN_SIZE = {full}"
             )],
         );
     }

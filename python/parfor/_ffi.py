@@ -194,6 +194,7 @@ SIGNATURES = {
     "parfor_last_error": (ctypes.c_char_p, []),
     "parfor_version": (ctypes.c_char_p, []),
     "parfor_options_init": (None, [_options_p]),
+    "parfor_options_init_size": (c_enum, [_options_p, ctypes.c_size_t]),
     "parfor_for": (
         c_enum,
         [ctypes.c_size_t, ctypes.c_size_t, _options_p, BODY, ctypes.c_void_p],

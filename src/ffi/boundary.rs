@@ -7,30 +7,54 @@ use std::ffi::CString;
 use std::os::raw::c_char;
 
 use super::status::parfor_status::{self, *};
-use super::types::{parfor_options, RawOp, RawSchedule};
+use super::types::{parfor_options, RawOp, RawSchedule, PARFOR_OPTIONS_MIN_SIZE};
 use crate::dtype::DType;
 use crate::reduce::ReduceOp;
 use crate::schedule::{Options, Schedule};
 
 thread_local! {
     /// Detail of this thread's last failed call, NUL-terminated for C.
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    ///
+    /// Calls can come from where this thread's locals are being torn down (an atexit
+    /// handler, a C++ static destructor, a pthread key destructor): there `with`
+    /// panics, so every access goes through `try_with` and falls back to
+    /// [`NO_DETAIL`] (issue 13, row 2). `RefCell` borrows are never held across user
+    /// code, so `try_borrow*` cannot fail; it is used anyway so that nothing here can
+    /// panic.
+    static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
 }
 
-/// Records `message` as this thread's last error and returns `status`.
+/// What `parfor_last_error` gives when this thread's record is gone (its
+/// thread-local storage already destroyed) or cannot be read.
+pub(crate) const NO_DETAIL: &str =
+    "no detail: the call was made while this thread's storage was being destroyed\0";
+
+/// Records `message` as this thread's last error and returns `status`. Where the
+/// record cannot be kept (thread-local storage destroyed) only the status is returned.
 pub(crate) fn fail(status: parfor_status, message: impl Into<String>) -> parfor_status {
     let mut bytes = message.into().into_bytes();
     bytes.retain(|&b| b != 0);
     // Cannot fail: interior NULs were just removed.
     let text = CString::new(bytes).unwrap_or_default();
-    LAST_ERROR.with(|slot| *slot.borrow_mut() = text);
+    let _ = LAST_ERROR.try_with(|slot| {
+        if let Ok(mut s) = slot.try_borrow_mut() {
+            *s = Some(text);
+        }
+    });
     status
 }
 
 /// Pointer to this thread's last error text; valid until the next failing call on
-/// this thread (the CString's buffer is only replaced by `fail`).
+/// this thread (the CString's buffer is only replaced by `fail`). Static text when
+/// the thread's record is gone.
 pub(crate) fn last_error_ptr() -> *const c_char {
-    LAST_ERROR.with(|slot| slot.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|slot| match slot.try_borrow().as_deref() {
+            Ok(Some(text)) => text.as_ptr(),
+            Ok(None) => b"\0".as_ptr().cast(),
+            Err(_) => NO_DETAIL.as_ptr().cast(),
+        })
+        .unwrap_or(NO_DETAIL.as_ptr().cast())
 }
 
 /// Text of a caught panic payload.
@@ -104,7 +128,19 @@ pub(crate) fn op(raw: RawOp) -> Result<ReduceOp, parfor_status> {
     })
 }
 
-/// Checks a typed buffer argument: non-NULL, `len * size` representable, aligned.
+/// No user-space buffer ends above this address: 2^56 is the top of the largest user
+/// address space 64-bit Linux offers (x86-64 with 5-level paging; aarch64's is 2^52),
+/// so a buffer claimed to reach beyond it cannot exist, and is refused before
+/// anything is sized from its length (issue 13, row 4: u8 x (2^63 - 1) aborted
+/// while allocating per-block partials).
+#[cfg(target_pointer_width = "64")]
+const USER_ADDRESS_END: usize = 1 << 56;
+/// On 32-bit targets the `isize::MAX` bound below is the tighter one.
+#[cfg(not(target_pointer_width = "64"))]
+const USER_ADDRESS_END: usize = usize::MAX;
+
+/// Checks a typed buffer argument: non-NULL, `len * size` representable and within
+/// the user address space, aligned.
 /// Returns it as a slice.
 ///
 /// # Safety
@@ -118,7 +154,10 @@ pub(crate) unsafe fn buffer<'a, T>(
 ) -> Result<&'a [T], parfor_status> {
     debug_assert_eq!(std::mem::size_of::<T>(), dtype.size());
     let ptr = non_null(ptr, name)?;
-    if len > isize::MAX as usize / dtype.size() {
+    let end = len
+        .checked_mul(dtype.size())
+        .and_then(|bytes| (ptr as usize).checked_add(bytes));
+    if len > isize::MAX as usize / dtype.size() || end.is_none_or(|e| e > USER_ADDRESS_END) {
         return Err(fail(
             PARFOR_ERR_INVALID_ARGUMENT,
             format!(
@@ -146,30 +185,54 @@ pub(crate) unsafe fn buffer<'a, T>(
 /// Size of the options struct this library knows.
 pub(crate) const OPTIONS_SIZE: usize = std::mem::size_of::<parfor_options>();
 
+/// The defaults, as `parfor_options_init` documents them, with `size` set.
+pub(crate) fn default_options(size: usize) -> parfor_options {
+    parfor_options {
+        size,
+        num_threads: 0,
+        schedule: crate::ffi::types::parfor_schedule::PARFOR_SCHEDULE_AUTO as RawSchedule,
+        chunk: 0,
+    }
+}
+
 /// Reads and validates an optional options struct; NULL means the defaults.
 ///
+/// Versioning rule: the caller's struct has `opts->size` bytes, at least
+/// [`PARFOR_OPTIONS_MIN_SIZE`] (the first published layout). Only the fields within
+/// both that size and this library's struct are read; fields this library has and
+/// the caller's older struct lacks take their defaults, and bytes of a newer
+/// caller's struct beyond this library's are not read.
+///
 /// # Safety
-/// Unless NULL, `opts` must point to a readable `parfor_options` of at least
-/// `opts->size` bytes.
+/// Unless NULL, `opts` must point to at least `opts->size` readable bytes.
 pub(crate) unsafe fn options(opts: *const parfor_options) -> Result<Options, parfor_status> {
     if opts.is_null() {
         return Ok(Options::default());
     }
     // SAFETY: non-NULL, and the caller guarantees a readable struct. The `size` field is
-    // read first and checked before any other field is touched.
+    // read first and checked before any other byte is touched.
     let size = unsafe { std::ptr::addr_of!((*opts).size).read_unaligned() };
-    if size < OPTIONS_SIZE {
+    if size < PARFOR_OPTIONS_MIN_SIZE {
         return Err(fail(
             PARFOR_ERR_INVALID_ARGUMENT,
             format!(
-                "opts->size is {size}, smaller than sizeof(parfor_options) = {OPTIONS_SIZE}; \
-                 initialise options with parfor_options_init"
+                "opts->size is {size}, smaller than PARFOR_OPTIONS_MIN_SIZE = \
+                 {PARFOR_OPTIONS_MIN_SIZE}; initialise options with \
+                 parfor_options_init_size(opts, sizeof *opts)"
             ),
         ));
     }
-    // SAFETY: the caller's struct holds at least OPTIONS_SIZE bytes (checked above);
-    // every field is an integer, so any bit pattern is a valid value.
-    let raw = unsafe { opts.read_unaligned() };
+    let mut raw = default_options(size);
+    // SAFETY: the caller's struct holds `size` readable bytes, and `raw` has
+    // OPTIONS_SIZE writable bytes; the copy takes the smaller. Every field is an
+    // integer, so any bytes are valid values.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            opts.cast::<u8>(),
+            (&mut raw as *mut parfor_options).cast::<u8>(),
+            size.min(OPTIONS_SIZE),
+        )
+    };
     let schedule = schedule(raw.schedule)?;
     Options::new(raw.num_threads, schedule, raw.chunk).map_err(|e| {
         fail(

@@ -74,22 +74,68 @@ pub extern "C" fn parfor_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
-/// Sets *opts to the defaults: size = sizeof(parfor_options), num_threads = 0 (the
-/// runtime default), schedule = PARFOR_SCHEDULE_AUTO, chunk = 0 (automatic).
+/// Sets *opts to the defaults: num_threads = 0 (the runtime default), schedule =
+/// PARFOR_SCHEDULE_AUTO, chunk = 0 (automatic), size = PARFOR_OPTIONS_MIN_SIZE.
+/// It writes exactly the PARFOR_OPTIONS_MIN_SIZE bytes of the first published
+/// struct, in this and every later version, so a program built against any header
+/// is never overrun; fields added later keep their defaults unless the struct is
+/// initialised with parfor_options_init_size, which new code should prefer.
 /// NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn parfor_options_init(opts: *mut parfor_options) {
     if opts.is_null() {
         return;
     }
-    let defaults = parfor_options {
-        size: boundary::OPTIONS_SIZE,
-        num_threads: 0,
-        schedule: parfor_schedule::PARFOR_SCHEDULE_AUTO as RawSchedule,
-        chunk: 0,
-    };
-    // SAFETY: non-NULL; the caller passes a writable parfor_options.
-    unsafe { opts.write_unaligned(defaults) }
+    let defaults = boundary::default_options(PARFOR_OPTIONS_MIN_SIZE);
+    // SAFETY: non-NULL; the caller passes a writable struct of at least the first
+    // published size, which is all this writes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            (&defaults as *const parfor_options).cast::<u8>(),
+            opts.cast::<u8>(),
+            PARFOR_OPTIONS_MIN_SIZE,
+        )
+    }
+}
+
+/// Sets the `size` bytes at opts to the defaults for a struct of that size (pass
+/// sizeof *opts): opts->size = size, every field this library knows to its default
+/// (see parfor_options_init), and bytes of a newer header's struct beyond what this
+/// library knows to zero. Writes nothing beyond `size` bytes, so a program built
+/// against an older, smaller header is never overrun.
+/// Errors: PARFOR_ERR_NULL_ARGUMENT (opts), PARFOR_ERR_INVALID_ARGUMENT (size below
+/// PARFOR_OPTIONS_MIN_SIZE; nothing is written).
+#[no_mangle]
+pub unsafe extern "C" fn parfor_options_init_size(
+    opts: *mut parfor_options,
+    size: usize,
+) -> parfor_status {
+    guard("parfor_options_init_size", || {
+        check!(boundary::non_null(opts, "opts"));
+        if size < PARFOR_OPTIONS_MIN_SIZE {
+            return fail(
+                PARFOR_ERR_INVALID_ARGUMENT,
+                format!(
+                    "argument `size` is {size}, smaller than PARFOR_OPTIONS_MIN_SIZE = \
+                     {PARFOR_OPTIONS_MIN_SIZE}"
+                ),
+            );
+        }
+        let defaults = boundary::default_options(size);
+        let known = size.min(boundary::OPTIONS_SIZE);
+        // SAFETY: the caller passes `size` writable bytes at opts; `known` <= both
+        // `size` and the size of `defaults`, and the tail written is within `size`.
+        unsafe {
+            let dst = opts.cast::<u8>();
+            std::ptr::copy_nonoverlapping(
+                (&defaults as *const parfor_options).cast::<u8>(),
+                dst,
+                known,
+            );
+            std::ptr::write_bytes(dst.add(known), 0, size - known);
+        }
+        PARFOR_OK
+    })
 }
 
 /// Runs body(ctx, b, e) over disjoint sub-ranges covering [begin, end): every index is
@@ -269,7 +315,8 @@ unsafe fn arg_extreme(
 /// identity) only on success; begin == end copies the identity.
 /// Errors: PARFOR_ERR_NULL_ARGUMENT (identity, fold, combine, out),
 /// PARFOR_ERR_INVALID_ARGUMENT (begin > end, acc_size == 0 or too large, options),
-/// PARFOR_ERR_CALLBACK (a fold returned nonzero).
+/// PARFOR_ERR_CALLBACK (a fold returned nonzero), PARFOR_ERR_RUNTIME (the identity's
+/// copy or an accumulator could not be allocated; nothing is written).
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn parfor_reduce_with(
@@ -302,8 +349,16 @@ pub unsafe extern "C" fn parfor_reduce_with(
         // SAFETY: the caller passes NULL or a valid parfor_options.
         let opts = check!(unsafe { boundary::options(opts) });
         // SAFETY: the caller passes `acc_size` readable bytes at `identity`.
-        let identity =
-            unsafe { std::slice::from_raw_parts(identity.cast::<u8>(), acc_size) }.to_vec();
+        let identity_bytes = unsafe { std::slice::from_raw_parts(identity.cast::<u8>(), acc_size) };
+        // Fallible: an accumulator of any size may come from C (issue 13, row 3).
+        let mut identity = Vec::new();
+        if identity.try_reserve_exact(acc_size).is_err() {
+            return fail(
+                PARFOR_ERR_RUNTIME,
+                format!("cannot allocate a copy of the identity ({acc_size} bytes)"),
+            );
+        }
+        identity.extend_from_slice(identity_bytes);
         let ctx = UserCtx(ctx);
         let result = crate::reduce::user::reduce_bytes(
             range,

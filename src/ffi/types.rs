@@ -102,8 +102,10 @@ pub enum parfor_schedule {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct parfor_options {
-    /// sizeof(parfor_options), set by parfor_options_init: lets the struct grow without
-    /// breaking old callers. A smaller value is PARFOR_ERR_INVALID_ARGUMENT.
+    /// The size of the caller's struct, set by parfor_options_init_size (or
+    /// parfor_options_init): lets the struct grow without breaking old callers. Calls
+    /// read only the fields that lie within `size` bytes (later ones take their
+    /// defaults); a value below PARFOR_OPTIONS_MIN_SIZE is PARFOR_ERR_INVALID_ARGUMENT.
     pub size: usize,
     /// Team size for this call; 0: the runtime default (see parfor_num_threads).
     /// At most PARFOR_MAX_THREADS.
@@ -115,9 +117,25 @@ pub struct parfor_options {
     pub chunk: usize,
 }
 
+/// sizeof(parfor_options) in the first published header (size, num_threads,
+/// schedule, chunk on LP64): the smallest `size` calls accept, and what
+/// parfor_options_init writes, in every later version.
+pub const PARFOR_OPTIONS_MIN_SIZE: usize = 32;
+
 /// The largest team size a call may ask for (equal to the runtime's MAX_THREADS; a
 /// unit test checks it).
 pub const PARFOR_MAX_THREADS: usize = 1024;
+
+#[cfg(test)]
+#[test]
+fn first_published_layout() {
+    // The first header's struct: four fields, 8 + 8 + 4 (+4 padding) + 8 bytes.
+    assert_eq!(
+        std::mem::offset_of!(parfor_options, chunk) + 8,
+        PARFOR_OPTIONS_MIN_SIZE
+    );
+    assert!(std::mem::size_of::<parfor_options>() >= PARFOR_OPTIONS_MIN_SIZE);
+}
 
 #[cfg(test)]
 #[test]

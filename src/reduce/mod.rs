@@ -289,6 +289,85 @@ fn reduce_blocks<P: Copy + Default + Send + Sync>(
     kernel: impl Fn(Range<usize>) -> P + Copy + Send + Sync,
     combine: impl FnMut(P, P) -> P,
 ) -> P {
+    reduce_blocks_bounded(
+        MAX_PARTS, len, block, bytes, opts, parallel, kernel, combine,
+    )
+}
+
+/// The most block partials a reduction keeps at once: 2^16 (512 KiB of f64
+/// partials, 16 GiB of input at the largest blocks). Partials must not grow with the
+/// length without bound (issue 13, row 4: a huge length aborted while allocating
+/// them before any data was read).
+const MAX_PARTS: usize = 1 << 16;
+
+/// [`reduce_blocks`] keeping at most `max_parts` partials (a power of two). Longer
+/// inputs are reduced in batches of `max_parts` blocks, one after another, and the
+/// batch results are merged as a binary counter merges: equal-sized neighbours at
+/// once, the rest from the right at the end. That gives exactly the tree
+/// [`tree_combine`] builds over all blocks: a full batch is an aligned power-of-two
+/// node of that tree, and the level-by-level tree of any n leaves equals its binary
+/// decomposition's subtrees merged from the right (unit test:
+/// `bounded_partials_give_the_same_tree`). So results stay bitwise the same.
+#[allow(clippy::too_many_arguments)]
+fn reduce_blocks_bounded<P: Copy + Default + Send + Sync>(
+    max_parts: usize,
+    len: usize,
+    block: usize,
+    bytes: usize,
+    opts: &Options,
+    parallel: bool,
+    kernel: impl Fn(Range<usize>) -> P + Copy + Send + Sync,
+    mut combine: impl FnMut(P, P) -> P,
+) -> P {
+    debug_assert!(max_parts.is_power_of_two());
+    let blocks = len.div_ceil(block);
+    if blocks > max_parts {
+        let batch_len = max_parts * block;
+        // (value, blocks it covers); sizes strictly decrease from bottom to top,
+        // so the stack holds at most log2(blocks) + 1 entries.
+        let mut stack: Vec<(P, usize)> = Vec::with_capacity(usize::BITS as usize);
+        let mut start = 0;
+        while start < len {
+            let n = (len - start).min(batch_len);
+            let value = reduce_batch(
+                n,
+                block,
+                bytes,
+                opts,
+                parallel,
+                move |r: Range<usize>| kernel(r.start + start..r.end + start),
+                &mut combine,
+            );
+            let mut top = (value, n.div_ceil(block));
+            while let Some(&(left, size)) = stack.last() {
+                if size != top.1 {
+                    break;
+                }
+                stack.pop();
+                top = (combine(left, top.0), size + top.1);
+            }
+            stack.push(top);
+            start += n;
+        }
+        let (mut acc, _) = stack.pop().expect("a positive length has a block");
+        while let Some((left, _)) = stack.pop() {
+            acc = combine(left, acc);
+        }
+        return acc;
+    }
+    reduce_batch(len, block, bytes, opts, parallel, kernel, combine)
+}
+
+/// [`reduce_blocks`] for at most [`MAX_PARTS`] blocks: all partials at once.
+fn reduce_batch<P: Copy + Default + Send + Sync>(
+    len: usize,
+    block: usize,
+    bytes: usize,
+    opts: &Options,
+    parallel: bool,
+    kernel: impl Fn(Range<usize>) -> P + Copy + Send + Sync,
+    combine: impl FnMut(P, P) -> P,
+) -> P {
     let blocks = len.div_ceil(block);
     // By value (two words), so that the copied job below carries it.
     let range = move |b: usize| b * block..((b + 1) * block).min(len);

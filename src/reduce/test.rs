@@ -133,3 +133,38 @@ fn alternating_passes_give_the_same_bits() {
         }
     }
 }
+
+#[test]
+fn bounded_partials_give_the_same_tree() {
+    // A combine that is neither associative nor commutative: any change in the
+    // tree's shape or order changes the result.
+    let combine = |a: u64, b: u64| a.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ b;
+    let kernel = |r: std::ops::Range<usize>| (r.start as u64) * 1_000_003 + r.end as u64;
+    let opts = Options::default();
+    for blocks in 1..200usize {
+        for (block, tail) in [(3, 0), (3, 2)] {
+            let len = blocks * block - tail.min(block - 1);
+            for parallel in [false, true] {
+                let all = reduce_blocks_bounded(
+                    1 << 20,
+                    len,
+                    block,
+                    len,
+                    &opts,
+                    parallel,
+                    kernel,
+                    combine,
+                );
+                for max_parts in [1, 2, 4, 8, 64] {
+                    let bounded = reduce_blocks_bounded(
+                        max_parts, len, block, len, &opts, parallel, kernel, combine,
+                    );
+                    assert_eq!(
+                        bounded, all,
+                        "blocks {blocks}, len {len}, max_parts {max_parts}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -118,8 +118,14 @@ pub struct AccBytes {
 struct Line([u8; 64]);
 
 impl AccBytes {
-    fn from_bytes(bytes: &[u8]) -> Self {
-        let mut lines = vec![Line([0; 64]); bytes.len().div_ceil(64).max(1)];
+    /// A copy of `bytes`, or `None` when the memory cannot be allocated (a C
+    /// accumulator may be of any size: an allocation failure must become a status,
+    /// not an abort; issue 13, row 3).
+    fn try_from_bytes(bytes: &[u8]) -> Option<Self> {
+        let n = bytes.len().div_ceil(64).max(1);
+        let mut lines = Vec::new();
+        lines.try_reserve_exact(n).ok()?;
+        lines.resize(n, Line([0; 64]));
         // SAFETY: `lines` holds at least bytes.len() bytes, and a fresh allocation
         // cannot overlap `bytes`.
         unsafe {
@@ -129,10 +135,10 @@ impl AccBytes {
                 bytes.len(),
             )
         };
-        AccBytes {
+        Some(AccBytes {
             lines,
             size: bytes.len(),
-        }
+        })
     }
 
     /// Start of the bytes.
@@ -167,13 +173,48 @@ pub fn reduce_bytes<E: Send>(
     fold: impl Fn(Range<usize>, *mut u8) -> Result<(), E> + Sync,
     combine: impl Fn(*mut u8, *const u8),
 ) -> Result<AccBytes, Error<E>> {
+    /// Why a block failed: its fold, or its accumulator could not be allocated.
+    enum Failed<E> {
+        Fold(E),
+        NoMemory,
+    }
+    let no_memory = || {
+        Error::Runtime(format!(
+            "cannot allocate an accumulator of {} bytes",
+            identity.len()
+        ))
+    };
     let max_blocks = (MAX_ACC_BYTES / identity.len().max(1)).clamp(1, MAX_BLOCKS);
-    reduce_blocks(
+    let result = reduce_blocks(
         range,
         opts,
         max_blocks,
-        || AccBytes::from_bytes(identity),
-        |r, acc| fold(r, acc.as_mut_ptr()),
-        |acc, other| combine(acc.as_mut_ptr(), other.as_ptr()),
-    )
+        || AccBytes::try_from_bytes(identity),
+        |r, acc: &mut Option<AccBytes>| match acc {
+            Some(acc) => fold(r, acc.as_mut_ptr()).map_err(Failed::Fold),
+            None => Err(Failed::NoMemory),
+        },
+        |acc, other| {
+            // Every accumulator that reaches the combine was allocated: a block
+            // whose allocation failed cancelled the call.
+            if let (Some(acc), Some(other)) = (acc.as_mut(), other.as_ref()) {
+                combine(acc.as_mut_ptr(), other.as_ptr())
+            }
+        },
+    );
+    match result {
+        Ok(Some(acc)) => Ok(acc),
+        Ok(None) => Err(no_memory()),
+        Err(Error::Cancelled {
+            range,
+            cause: Failed::Fold(cause),
+        }) => Err(Error::Cancelled { range, cause }),
+        Err(Error::Cancelled {
+            cause: Failed::NoMemory,
+            ..
+        }) => Err(no_memory()),
+        Err(Error::InvalidArgument(m)) => Err(Error::InvalidArgument(m)),
+        Err(Error::Empty) => Err(Error::Empty),
+        Err(Error::Runtime(m)) => Err(Error::Runtime(m)),
+    }
 }

@@ -1,8 +1,9 @@
 //! Configuration read once from the environment: default team size, wait policy,
 //! nesting. Malformed values are reported once on stderr and the next rule applies.
 
-use std::sync::OnceLock;
 use std::time::Duration;
+
+use super::once::ForkOnce;
 
 /// How long an idle thread spins before it parks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,12 +55,30 @@ pub struct Config {
 
 /// The configuration, read from the environment on first use.
 pub fn config() -> &'static Config {
-    static CONFIG: OnceLock<Config> = OnceLock::new();
-    CONFIG.get_or_init(|| {
-        from_env(&|k| std::env::var(k).ok(), &mut |m| {
-            eprintln!("parfor: {m}")
-        })
-    })
+    // First, so that a fork during the initialisation below finds the child handler
+    // in place to reset the cell.
+    super::register_fork_handler();
+    CONFIG.get_or_init(|| from_env(&env_text, &mut |m| warn(&m)))
+}
+
+/// The configuration cell (a [`ForkOnce`]: a child forked while another thread read
+/// the environment reads it again).
+pub(super) static CONFIG: ForkOnce<Config> = ForkOnce::new();
+
+/// Writes "parfor: `message`" to stderr with one `write(2)`: no lock that a fork
+/// could leave held (`eprintln!` takes stderr's), no panic when stderr is closed.
+pub(super) fn warn(message: &str) {
+    let line = format!("parfor: {message}\n");
+    // SAFETY: writes `line.len()` bytes from a live buffer to fd 2; errors are ignored
+    // (there is nowhere left to report them).
+    let _ = unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+}
+
+/// A variable's value as text. A value that is not UTF-8 is kept, with each bad byte
+/// shown as U+FFFD, so that it fails to parse and gets the one warning every
+/// malformed value gets (`std::env::var` would report it as unset).
+fn env_text(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
 /// Builds the configuration from an environment lookup; `warn` receives the message

@@ -4,21 +4,24 @@
 //! - one part (a tiny input, a team of 1, a nested call) runs inline on the caller;
 //! - otherwise the caller leads the process's fork-join [`team`](self) and does part 0
 //!   itself, as OpenMP's master thread does;
-//! - if another application thread is leading the team right now, the call runs on a
-//!   rayon pool instead (work-stealing, so parts need not run at the same time).
+//! - if another application thread is leading the team right now, the call leads
+//!   the next free one of [`MAX_TEAMS`] teams, built on first need; when all are
+//!   busy it runs every part on the calling thread. So concurrent callers never wait
+//!   for each other's bodies, and the threads parfor starts stay bounded.
 //!
 //! Calls from inside a body, and calls from inside an active OpenMP parallel region,
 //! run inline on the calling thread unless `PARFOR_NESTED=1`, as OpenMP itself does
 //! with max-active-levels 1: the machine is already busy, and a second team would
 //! only oversubscribe it.
 //!
-//! fork(): worker threads do not survive fork, so both the team and the rayon pool
-//! live in slots that a `pthread_atfork` child handler empties; the child builds new
-//! ones on its next call and never drops (never joins) the parent's, whose threads do
-//! not exist there. rayon does not handle fork itself (rayon issue #708).
+//! fork(): worker threads do not survive fork, so the teams live in slots that a
+//! `pthread_atfork` child handler empties; the child builds new ones on its next
+//! call and never drops (never joins) the parent's, whose threads do not exist there.
+//! The design, with its memory orderings, is in `src/runtime/README.md`.
 
 pub mod config;
 mod omp;
+mod once;
 mod placement;
 mod team;
 mod wait;
@@ -27,9 +30,7 @@ use std::any::Any;
 use std::cell::Cell;
 use std::panic::resume_unwind;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use std::sync::{Mutex, Once};
-
-use rayon::prelude::*;
+use std::sync::Mutex;
 
 use crate::error::Error;
 use team::{Payload, Team};
@@ -192,7 +193,8 @@ where
 }
 
 /// Runs the `k` parts of a job, on OpenMP's threads when borrowing them, else on the
-/// team, else on the rayon pool; `f` is the same job as `call` with `payload`.
+/// first free team, else on the caller alone; `f` is the same job as `call` with
+/// `payload`.
 ///
 /// # Safety
 /// `call(payload, tid, k)` must be sound to run on any thread until this returns.
@@ -212,15 +214,16 @@ unsafe fn run(
     if omp::borrow(k, &part) {
         return Ok(());
     }
-    // SAFETY: the caller's contract.
-    match unsafe { team()?.try_run(k, call, payload, bytes) } {
-        Some(result) => result.map_err(Error::Runtime),
-        None => {
-            let pool = rayon_pool()?;
-            pool.install(|| (0..k).into_par_iter().with_max_len(1).for_each(part));
-            Ok(())
+    for slot in &TEAMS {
+        // SAFETY: the caller's contract.
+        if unsafe { team(slot).try_run(k, call, payload, bytes) }.is_some() {
+            return Ok(());
         }
     }
+    // Every team is led by another caller: run all parts here, one after another
+    // (`fork_join`'s contract allows it), rather than start more threads.
+    (0..k).for_each(part);
+    Ok(())
 }
 
 /// The first panic caught in the parts of a call, kept to be re-raised on the
@@ -272,11 +275,11 @@ impl<T> ForkSlot<T> {
     }
 
     /// The object, built by `make` on first use in this process.
-    fn get(&self, make: impl FnOnce() -> Result<&'static T, Error>) -> Result<&'static T, Error> {
+    fn get(&self, make: impl FnOnce() -> &'static T) -> &'static T {
         let p = self.ptr.load(Ordering::Acquire);
         if !p.is_null() {
             // SAFETY: non-null pointers in the slot come from leaked `&'static T`.
-            return Ok(unsafe { &*p });
+            return unsafe { &*p };
         }
         // A spin lock rather than a Mutex: a Mutex held by another thread at fork()
         // would stay locked forever in the child; this flag the child handler resets.
@@ -289,8 +292,12 @@ impl<T> ForkSlot<T> {
         }
         let result = match self.ptr.load(Ordering::Acquire) {
             // SAFETY: as above.
-            p if !p.is_null() => Ok(unsafe { &*p }),
-            _ => make().inspect(|t| self.ptr.store(*t as *const T as *mut T, Ordering::Release)),
+            p if !p.is_null() => unsafe { &*p },
+            _ => {
+                let t = make();
+                self.ptr.store(t as *const T as *mut T, Ordering::Release);
+                t
+            }
         };
         self.initialising.store(false, Ordering::Release);
         result
@@ -303,43 +310,48 @@ impl<T> ForkSlot<T> {
     }
 }
 
-static TEAM: ForkSlot<Team> = ForkSlot::new();
-static POOL: ForkSlot<rayon::ThreadPool> = ForkSlot::new();
+/// How many teams concurrent callers may lead at once. The first serves the common
+/// case (one application thread calling); the others let a few application threads
+/// call at the same time, each with a whole team, without waiting for each other.
+/// Beyond that, callers run their parts alone: at most MAX_TEAMS x (team size - 1)
+/// worker threads exist, however many threads call (issue 13, row 6).
+pub(crate) const MAX_TEAMS: usize = 8;
 
-fn team() -> Result<&'static Team, Error> {
-    TEAM.get(|| {
+static TEAMS: [ForkSlot<Team>; MAX_TEAMS] = [const { ForkSlot::new() }; MAX_TEAMS];
+
+fn team(slot: &'static ForkSlot<Team>) -> &'static Team {
+    slot.get(|| {
         register_fork_handler();
-        Ok(Team::new_leaked(
-            config::config().wait,
-            config::config().cpus,
-        ))
+        let c = config::config();
+        Team::new_leaked(c.wait, c.cpus)
     })
 }
 
-fn rayon_pool() -> Result<&'static rayon::ThreadPool, Error> {
-    POOL.get(|| {
-        register_fork_handler();
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(config::config().default_threads)
-            .thread_name(|i| format!("parfor-rayon-{i}"))
-            .build()
-            .map(|p| &*Box::leak(Box::new(p)))
-            .map_err(|e| Error::Runtime(format!("could not create the thread pool: {e}")))
-    })
-}
-
+/// Registers the `pthread_atfork` child handler, once per process in the common case.
+///
+/// Not a `Once`: a fork while another thread ran `call_once` would leave the child's
+/// `Once` "running" for ever (issue 13, row 1). Two threads racing here, or a fork
+/// between the registration and the flag's store, register the handler twice; the
+/// handler is idempotent, so that costs nothing but a second run of it in a child.
+/// glibc's `pthread_atfork` takes the same lock as `fork()`, so a registration is
+/// either wholly before a fork (the child inherits it) or wholly after.
 fn register_fork_handler() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+    if !REGISTERED.load(Ordering::Acquire) {
         // SAFETY: registering a handler has no preconditions; `after_fork_in_child`
-        // only does atomic stores, which are async-signal-safe.
+        // only does atomic loads and stores, which are async-signal-safe.
         unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
-    });
+        REGISTERED.store(true, Ordering::Release);
+    }
 }
 
 extern "C" fn after_fork_in_child() {
-    TEAM.forget();
-    POOL.forget();
+    for slot in &TEAMS {
+        slot.forget();
+    }
+    config::CONFIG.reset_in_child();
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    placement::ORIGIN.reset_in_child();
     omp::after_fork_in_child();
 }
 

@@ -23,28 +23,45 @@
 use std::ffi::c_void;
 use std::os::raw::{c_int, c_uint};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::config::{self, OmpTeam};
+use super::once::ForkOnce;
 use super::placement;
 use super::FirstPanic;
 
-/// `omp_in_parallel` state: 0 never looked up, 1 absent, else the function address.
-static FUNC: AtomicUsize = AtomicUsize::new(0);
+/// `omp_in_parallel`: null while never looked up, [`absent`] after a failed lookup,
+/// else the function. A pointer, not an integer, so that the function pointer made
+/// from it keeps the provenance `dlsym` gave it.
+static FUNC: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+/// The `dlopen` handle of the OpenMP runtime `FUNC` came from, kept open for the life
+/// of the process: while parfor holds it the runtime cannot be unloaded, so the
+/// cached function pointers never dangle. Null: symbols are looked up with
+/// RTLD_DEFAULT (a runtime linked into the executable, which is never unloaded).
+static HANDLE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 /// Calls since the lookup failed, to space out clock reads.
 static MISS_CALLS: AtomicU32 = AtomicU32::new(0);
 /// Nanoseconds since `epoch()` of the last failed lookup.
 static LAST_MISS: AtomicU64 = AtomicU64::new(0);
-/// A failed lookup costs about a microsecond; retrying every 100 ms bounds that cost
-/// to 0.001 % of a core while still noticing a runtime loaded later.
+/// A failed lookup costs about ten microseconds (a walk of the loaded objects);
+/// retrying every 100 ms bounds that cost to 0.01 % of a core while still noticing
+/// a runtime loaded later.
 const RETRY: Duration = Duration::from_millis(100);
 
+/// The marker `FUNC` holds after a failed lookup: the address of a private static,
+/// which no function has.
+fn absent() -> *mut c_void {
+    static MARKER: u8 = 0;
+    std::ptr::addr_of!(MARKER).cast_mut().cast()
+}
+
 fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
 }
+
+/// The clock origin of `LAST_MISS` (fork-safe, see `once.rs`).
+static EPOCH: ForkOnce<Instant> = ForkOnce::new();
 
 type InParallel = unsafe extern "C" fn() -> c_int;
 
@@ -52,7 +69,7 @@ type InParallel = unsafe extern "C" fn() -> c_int;
 /// with more than one thread).
 pub(crate) fn in_parallel() -> bool {
     let mut f = FUNC.load(Ordering::Acquire);
-    if f == 1 {
+    if f == absent() {
         // Reading the clock costs 25-50 ns on the target VM, a fifth of a whole
         // fork-join: look at it only every 64th call (a racy count is fine here).
         let calls = MISS_CALLS.load(Ordering::Relaxed).wrapping_add(1);
@@ -64,42 +81,140 @@ pub(crate) fn in_parallel() -> bool {
         if now.saturating_sub(LAST_MISS.load(Ordering::Relaxed)) < RETRY.as_nanos() as u64 {
             return false;
         }
-        f = 0;
+        f = std::ptr::null_mut();
     }
-    if f == 0 {
-        f = lookup();
+    if f.is_null() {
+        f = lookup().unwrap_or_else(absent);
         FUNC.store(f, Ordering::Release);
-        if f == 1 {
+        if f == absent() {
             LAST_MISS.store(epoch().elapsed().as_nanos() as u64, Ordering::Relaxed);
             return false;
         }
     }
-    // SAFETY: `f` is the address dlsym returned for `omp_in_parallel`, whose OpenMP
-    // signature is `int omp_in_parallel(void)` in every runtime; it has no
-    // preconditions and may be called from any thread.
-    let f: InParallel = unsafe { std::mem::transmute::<usize, InParallel>(f) };
+    // SAFETY: `f` is the address dlsym returned for `omp_in_parallel` in a runtime
+    // that stays loaded (see HANDLE); its OpenMP signature is `int
+    // omp_in_parallel(void)` in every runtime, with no preconditions, callable from
+    // any thread.
+    let f: InParallel = unsafe { std::mem::transmute::<*mut c_void, InParallel>(f) };
     // SAFETY: see above.
     unsafe { f() != 0 }
 }
 
-fn lookup() -> usize {
-    symbol(b"omp_in_parallel\0").map_or(1, |p| p as usize)
+/// Finds `omp_in_parallel` in a loaded OpenMP runtime and pins that runtime.
+///
+/// `dlsym(RTLD_DEFAULT)` sees only the executable and libraries loaded with
+/// RTLD_GLOBAL; CPython loads extension modules RTLD_LOCAL, and so the libgomp that
+/// numpy, scikit-learn or PyTorch bring (issue 13). So, as threadpoolctl does, the
+/// loaded objects are walked with `dl_iterate_phdr`, and each OpenMP runtime among
+/// them (libgomp, LLVM libomp, Intel libiomp) is opened with RTLD_NOLOAD, which
+/// returns a handle to the loaded copy without loading anything, and whose symbols
+/// `dlsym(handle)` then finds whatever the copy's visibility.
+#[cfg(not(miri))]
+fn lookup() -> Option<*mut c_void> {
+    const NAME: &[u8] = b"omp_in_parallel\0";
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads the
+    // loaded objects' symbol tables.
+    let global = unsafe { libc::dlsym(libc::RTLD_DEFAULT, NAME.as_ptr().cast()) };
+    if !global.is_null() {
+        // Pin the object that defines it, when it is a library (the executable is
+        // never unloaded, and then the handle stays null: RTLD_DEFAULT).
+        if let Some(handle) = object_of(global) {
+            HANDLE.store(handle, Ordering::Release);
+        }
+        return Some(global);
+    }
+    for name in loaded_openmp_runtimes() {
+        // SAFETY: `name` is a NUL-terminated path of an object that is loaded now;
+        // RTLD_NOLOAD never loads anything (a null return: it was unloaded since).
+        let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
+        if handle.is_null() {
+            continue;
+        }
+        // SAFETY: a live handle and a NUL-terminated name.
+        let f = unsafe { libc::dlsym(handle, NAME.as_ptr().cast()) };
+        if f.is_null() {
+            // SAFETY: the handle came from the dlopen above; this drops its reference.
+            unsafe { libc::dlclose(handle) };
+            continue;
+        }
+        // Kept open (never dlclosed): see HANDLE.
+        HANDLE.store(handle, Ordering::Release);
+        return Some(f);
+    }
+    None
 }
 
-/// The address of a loaded symbol. `name` is NUL-terminated: a byte string rather
-/// than a `c"..."` literal, which the cbindgen that maturin bundles cannot parse.
+#[cfg(miri)]
+fn lookup() -> Option<*mut c_void> {
+    // Miri cannot run dlsym; it interprets pure-Rust tests with no OpenMP runtime.
+    None
+}
+
+/// A handle that pins the shared object defining `addr`, or `None` for the
+/// executable or when it cannot be known.
+#[cfg(not(miri))]
+fn object_of(addr: *mut c_void) -> Option<*mut c_void> {
+    // SAFETY: Dl_info is plain data, valid zeroed; dladdr only fills it.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is writable; dladdr reads the loader's tables.
+    if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dli_fname is the NUL-terminated path of a loaded object.
+    let handle = unsafe { libc::dlopen(info.dli_fname, libc::RTLD_NOW | libc::RTLD_NOLOAD) };
+    (!handle.is_null()).then_some(handle)
+}
+
+/// Paths of the loaded objects whose file name marks an OpenMP runtime.
+#[cfg(not(miri))]
+fn loaded_openmp_runtimes() -> Vec<std::ffi::CString> {
+    unsafe extern "C" fn visit(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: dl_iterate_phdr passes a valid info and our `data`, a Vec.
+        let (info, found) = unsafe { (&*info, &mut *data.cast::<Vec<std::ffi::CString>>()) };
+        if info.dlpi_name.is_null() {
+            return 0;
+        }
+        // SAFETY: dlpi_name is a NUL-terminated path (empty for the executable).
+        let path = unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) };
+        let file = path.to_bytes().rsplit(|&b| b == b'/').next().unwrap_or(&[]);
+        if [&b"libgomp"[..], b"libomp", b"libiomp"]
+            .iter()
+            .any(|p| file.starts_with(p))
+        {
+            found.push(path.to_owned());
+        }
+        0
+    }
+    let mut found: Vec<std::ffi::CString> = Vec::new();
+    // SAFETY: `visit` matches the callback type and only reads what it is given;
+    // `found` outlives the call. Opening happens after the walk, outside the
+    // loader's lock that dl_iterate_phdr holds.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut found as *mut Vec<_>).cast()) };
+    found
+}
+
+/// The address of a symbol of the OpenMP runtime found by [`lookup`]. `name` is
+/// NUL-terminated: a byte string rather than a `c"..."` literal, which the cbindgen
+/// that maturin bundles cannot parse.
 #[cfg(not(miri))]
 fn symbol(name: &[u8]) -> Option<*mut c_void> {
     debug_assert_eq!(name.last(), Some(&0));
-    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only reads the
-    // loaded objects' symbol tables.
-    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr().cast()) };
+    let handle = match HANDLE.load(Ordering::Acquire) {
+        h if h.is_null() => libc::RTLD_DEFAULT,
+        h => h,
+    };
+    // SAFETY: dlsym with a live handle (never closed) or RTLD_DEFAULT and a
+    // NUL-terminated name only reads symbol tables.
+    let p = unsafe { libc::dlsym(handle, name.as_ptr().cast()) };
     (!p.is_null()).then_some(p)
 }
 
 #[cfg(miri)]
 fn symbol(_name: &[u8]) -> Option<*mut c_void> {
-    // Miri cannot run dlsym; it interprets pure-Rust tests with no OpenMP runtime.
     None
 }
 
@@ -115,10 +230,13 @@ struct OmpTeamFns {
     num_threads: OmpInt,
 }
 
+/// The borrowed-call entry points (fork-safe, see `once.rs`).
+static FNS: ForkOnce<Option<OmpTeamFns>> = ForkOnce::new();
+
 /// The entry points, looked up once an OpenMP runtime was seen in the process.
 fn team_fns() -> Option<&'static OmpTeamFns> {
-    static FNS: OnceLock<Option<OmpTeamFns>> = OnceLock::new();
-    if FUNC.load(Ordering::Acquire) <= 1 {
+    let f = FUNC.load(Ordering::Acquire);
+    if f.is_null() || f == absent() {
         // No OpenMP runtime seen (yet): `in_parallel` keeps looking for one.
         return None;
     }
@@ -161,6 +279,8 @@ static FORKED: AtomicBool = AtomicBool::new(false);
 
 /// From the `pthread_atfork` child handler: async-signal-safe (atomic stores only).
 pub(crate) fn after_fork_in_child() {
+    EPOCH.reset_in_child();
+    FNS.reset_in_child();
     FORKED.store(true, Ordering::Relaxed);
     CONTENDED_AT.store(0, Ordering::Relaxed);
 }

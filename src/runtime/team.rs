@@ -12,24 +12,26 @@
 //! spin for the wait policy's time, then park on a futex (see `wait.rs`); so does the
 //! leader while it waits for the workers.
 //!
-//! The team is used by one leader at a time (`busy`); a caller that finds it busy
-//! falls back to the rayon pool (see `mod.rs`), so calls from many application
-//! threads at once never wait for each other.
+//! A team is used by one leader at a time (`busy`); a caller that finds it busy
+//! takes the next of a few teams (see `mod.rs`), so calls from many application
+//! threads at once never wait for each other's bodies.
 //!
 //! ## Safety of the mailboxes
 //! A worker's `call` and `payload` cells are written only by the leader holding
 //! `busy`, and only while that worker is idle: before the write the leader has seen
-//! the worker's `done` equal to the previous epoch (acquire), which the worker stores
-//! (release) after its last use of the previous job. The leader then publishes the new job by storing the
+//! the worker's `done` equal to the counter value it last sent that worker (acquire),
+//! which the worker stores (release) after its last use of the previous job. The leader then publishes the new job by storing the
 //! signal word (SeqCst, a release); the worker reads the cells only after observing
 //! the new signal (acquire). The leader does not return, so the job's borrows (those
 //! of a closure copied into the payload, or the closure a payload points to) stay
-//! alive, until it has seen every participant's `done` equal to the new epoch.
+//! alive, until it has seen every participant's `done` equal to the value it sent.
+//! The whole protocol, with its orderings, is in `src/runtime/README.md`.
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
@@ -89,36 +91,42 @@ struct Mailbox {
 }
 
 /// What a worker needs besides the job, packed in one word so that it shares the
-/// signal's cache line with the start of the payload: the team size, the CPU the leader ran on when it posted the job (`None`
-/// when the worker need not avoid it, see `placement`) and the low 32 bits of
+/// signal's cache line with the start of the payload: the team size `team` (parts
+/// 0..team), the `stride` between the parts one participant runs (a worker with
+/// index i runs parts i, i + stride, ...: the number of threads taking part, which is
+/// less than `team` when some workers could not be started), and the low 32 bits of
 /// `placement::ticks()` at the post.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct Post {
     pub(super) team: usize,
-    pub(super) leader_cpu: Option<i32>,
+    pub(super) stride: usize,
     pub(super) posted: u32,
 }
 
 impl Post {
     pub(super) fn pack(self) -> u64 {
-        // CPUs beyond 16 bits are not announced (the worker then does not move).
-        let cpu = self
-            .leader_cpu
-            .and_then(|c| u16::try_from(c).ok())
-            .filter(|&c| c < u16::MAX)
-            .map_or(0, |c| c + 1);
-        u64::from(self.posted) | (u64::from(cpu) << 32) | ((self.team as u64) << 48)
+        u64::from(self.posted) | ((self.stride as u64) << 32) | ((self.team as u64) << 48)
     }
 
     pub(super) fn unpack(v: u64) -> Post {
-        let cpu = (v >> 32) as u16;
         Post {
             team: (v >> 48) as usize,
-            leader_cpu: cpu.checked_sub(1).map(i32::from),
+            stride: ((v >> 32) & 0xffff) as usize,
             posted: v as u32,
         }
     }
 }
+
+/// A worker's post counter: the value of its signal word. Each worker has its own,
+/// advanced only by the posts it receives, so a worker that several calls skipped
+/// still sees the next post change its signal (a team-wide epoch, after a gap of an
+/// exact multiple of 2^32 calls, did not: issue 13; see `README.md`,
+/// "Wrap-around"). Unit tests use 8 bits so that they wrap every 256 posts.
+#[cfg(not(test))]
+pub(super) type Seq = u32;
+/// See above: 8 bits in unit tests.
+#[cfg(test)]
+pub(super) type Seq = u8;
 
 const _: () = assert!(std::mem::size_of::<Mailbox>() == 128);
 const _: () = assert!(std::mem::offset_of!(Mailbox, payload) + 8 * LINE_WORDS == 64);
@@ -130,19 +138,29 @@ unsafe fn no_job(_: &Payload, _: usize, _: usize) {
     unreachable!("a worker ran before its first job was posted");
 }
 
-/// One worker: its mailbox, and the epoch of the last job it finished, on its own
-/// line because the worker writes it while the leader reads it.
+/// One worker: its mailbox, and the counter value of the last job it finished, on
+/// its own line because the worker writes it while the leader reads it.
 struct Worker {
     mailbox: CachePadded<Mailbox>,
     done: CachePadded<AtomicU32>,
 }
+
+/// How long a team that could not start a worker thread runs on the threads it has
+/// before trying again: a failed `pthread_create` costs a system call and, under
+/// RLIMIT_NPROC, keeps failing; once a second makes that cost negligible while a
+/// limit raised later is still noticed soon.
+const SPAWN_RETRY: Duration = Duration::from_secs(1);
+
+/// Set once a worker thread could not be started: the message is printed once per
+/// process, not once per failing call.
+static SPAWN_FAILURE_REPORTED: AtomicBool = AtomicBool::new(false);
 
 /// The team of worker threads 1..n; the leader is thread 0.
 pub(crate) struct Team {
     busy: CachePadded<AtomicBool>,
     /// Where the leader parks while workers finish; workers nudge it.
     leader_wait: CachePadded<WaitWord>,
-    /// Leader-only state: the workers spawned so far and the epoch.
+    /// Leader-only state: the workers started so far and their post counters.
     leader: UnsafeCell<LeaderState>,
     /// The first panic a worker caught in the current job.
     panic: FirstPanic,
@@ -154,7 +172,13 @@ pub(crate) struct Team {
 
 struct LeaderState {
     workers: Vec<&'static Worker>,
-    epoch: u32,
+    /// The last post counter value sent to each worker.
+    seqs: Vec<Seq>,
+    /// A worker allocated for a thread that could not be started, kept for the next
+    /// attempt (allocating one per failed attempt leaked it).
+    spare: Option<&'static Worker>,
+    /// After a failed start: no new attempt before this time.
+    retry_at: Option<Instant>,
 }
 
 // SAFETY: the UnsafeCell fields follow the protocol in the module docs: `leader` is
@@ -182,7 +206,9 @@ impl Team {
             leader_wait: CachePadded::new(WaitWord::default()),
             leader: UnsafeCell::new(LeaderState {
                 workers: Vec::new(),
-                epoch: 0,
+                seqs: Vec::new(),
+                spare: None,
+                retry_at: None,
             }),
             panic: FirstPanic::default(),
             policy,
@@ -205,7 +231,7 @@ impl Team {
         call: Call,
         payload: &Payload,
         bytes: usize,
-    ) -> Option<Result<(), String>> {
+    ) -> Option<()> {
         if self
             .busy
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -216,29 +242,21 @@ impl Team {
         let _busy = BusyGuard(&self.busy);
         // SAFETY: this thread holds `busy`, the only permission to touch `leader`.
         let leader = unsafe { &mut *self.leader.get() };
-        if let Err(e) = self.grow(leader, k - 1) {
-            return Some(Err(e));
-        }
-        leader.epoch = leader.epoch.wrapping_add(1);
-        let epoch = leader.epoch;
-        let team = &leader.workers[..k - 1];
-        let leader_cpu = (k <= self.cpus)
-            .then(placement::current_cpu)
-            .filter(|&c| c >= 0);
+        self.grow(leader, k - 1);
+        // The workers that take part: all the call wants, or all there are when some
+        // could not be started (the parts are then shared out by `stride`).
+        let helpers = leader.workers.len().min(k - 1);
+        let stride = helpers + 1;
         let post = Post {
             team: k,
-            leader_cpu,
-            posted: if leader_cpu.is_some() {
-                placement::ticks() as u32
-            } else {
-                0
-            },
+            stride,
+            posted: placement::ticks() as u32,
         }
         .pack();
         let mut woke = false;
-        for w in team {
+        for (w, seq) in leader.workers[..helpers].iter().zip(&mut leader.seqs) {
             // SAFETY: the worker is idle: the previous leader saw its `done` reach the
-            // previous epoch (or it never ran a job); see the module docs.
+            // counter value it last sent (or it never ran a job); see the module docs.
             // Only the bytes the job uses: the payload's second line is written, and
             // so moves to the worker, only for a job that needs it.
             unsafe {
@@ -252,14 +270,27 @@ impl Team {
             }
             // Relaxed: published with the job by the signal store below.
             w.mailbox.post.store(post, Ordering::Relaxed);
-            woke |= w.mailbox.signal.store_and_wake(epoch);
+            *seq = seq.wrapping_add(1);
+            woke |= w.mailbox.signal.store_and_wake(u32::from(*seq));
         }
-        if woke && leader_cpu.is_some() {
+        if woke && k <= self.cpus {
             placement::after_wake();
         }
-        // SAFETY: the caller's contract.
-        let mine = catch_unwind(AssertUnwindSafe(|| unsafe { call(payload, 0, k) }));
-        let all_done = || team.iter().all(|w| w.done.load(Ordering::SeqCst) == epoch);
+        let mine = catch_unwind(AssertUnwindSafe(|| {
+            let mut tid = 0;
+            while tid < k {
+                // SAFETY: the caller's contract.
+                unsafe { call(payload, tid, k) };
+                tid += stride;
+            }
+        }));
+        let team = &leader.workers[..helpers];
+        let seqs = &leader.seqs[..helpers];
+        let all_done = || {
+            team.iter()
+                .zip(seqs)
+                .all(|(w, &seq)| w.done.load(Ordering::SeqCst) == u32::from(seq))
+        };
         if !all_done() {
             self.leader_wait
                 .wait_until(self.policy, LEADER_SPINS_PER_YIELD, |_| all_done());
@@ -270,38 +301,64 @@ impl Team {
             self.panic.record(p);
         }
         self.panic.resume();
-        Some(Ok(()))
+        Some(())
     }
 
-    /// Spawns workers until there are `n`.
-    fn grow(&'static self, leader: &mut LeaderState, n: usize) -> Result<(), String> {
+    /// Starts workers until there are `n`, unless a start failed less than
+    /// [`SPAWN_RETRY`] ago. A thread that cannot be started is not an error: the
+    /// call runs on the threads there are (down to the caller alone), the failure
+    /// is reported once per process, and the start is retried after `SPAWN_RETRY`
+    /// (see `README.md`, "Thread-creation failure").
+    fn grow(&'static self, leader: &mut LeaderState, n: usize) {
+        if leader.workers.len() >= n {
+            return;
+        }
+        if let Some(at) = leader.retry_at {
+            if Instant::now() < at {
+                return;
+            }
+            leader.retry_at = None;
+        }
         while leader.workers.len() < n {
             let index = leader.workers.len() + 1;
-            let worker: &'static Worker = Box::leak(Box::new(Worker {
-                mailbox: CachePadded::new(Mailbox {
-                    signal: WaitWord::default(),
-                    call: UnsafeCell::new(no_job),
-                    payload: UnsafeCell::new(Payload::uninit()),
-                    post: AtomicU64::new(0),
-                }),
-                // A new worker has "finished" every epoch up to now.
-                done: CachePadded::new(AtomicU32::new(leader.epoch)),
-            }));
-            let _ = worker.mailbox.signal.store_and_wake(leader.epoch);
-            // The starting epoch is passed in, not read by the new thread: by the time
-            // it runs, the leader may already have signalled the next one.
-            let start = leader.epoch;
-            std::thread::Builder::new()
+            let worker: &'static Worker = leader.spare.take().unwrap_or_else(|| {
+                Box::leak(Box::new(Worker {
+                    mailbox: CachePadded::new(Mailbox {
+                        signal: WaitWord::default(),
+                        call: UnsafeCell::new(no_job),
+                        payload: UnsafeCell::new(Payload::uninit()),
+                        post: AtomicU64::new(0),
+                    }),
+                    // A new worker has "finished" counter value 0, its signal's.
+                    done: CachePadded::new(AtomicU32::new(0)),
+                }))
+            });
+            let spawned = std::thread::Builder::new()
                 .name(format!("parfor-{index}"))
-                .spawn(move || self.worker_main(worker, index, start))
-                .map_err(|e| format!("could not start worker thread {index}: {e}"))?;
-            leader.workers.push(worker);
+                .spawn(move || self.worker_main(worker, index));
+            match spawned {
+                Ok(_) => {
+                    leader.workers.push(worker);
+                    leader.seqs.push(0);
+                }
+                Err(e) => {
+                    leader.spare = Some(worker);
+                    leader.retry_at = Some(Instant::now() + SPAWN_RETRY);
+                    if !SPAWN_FAILURE_REPORTED.swap(true, Ordering::Relaxed) {
+                        super::config::warn(&format!(
+                            "could not start worker thread {index} ({e}); calls run on the \
+                             {index} threads there are, and a start is retried at most \
+                             once every {SPAWN_RETRY:?}"
+                        ));
+                    }
+                    return;
+                }
+            }
         }
-        Ok(())
     }
 
-    fn worker_main(&'static self, me: &'static Worker, index: usize, start: u32) {
-        let mut seen = start;
+    fn worker_main(&'static self, me: &'static Worker, index: usize) {
+        let mut seen = 0;
         let mut placement = placement::Worker::default();
         loop {
             let waiting_since = placement::ticks();
@@ -314,16 +371,19 @@ impl Team {
             // a worker that died here would leave its leader waiting for ever.
             let job = || {
                 let post = Post::unpack(me.mailbox.post.load(Ordering::Relaxed));
-                if let Some(leader_cpu) = post.leader_cpu {
-                    placement.on_job(leader_cpu, post.posted, waiting_since, parked);
-                }
+                placement.on_job(post.posted, waiting_since, parked);
                 // SAFETY: a new signal was observed (acquire), so the leader's write of
                 // the mailbox is visible and stays unchanged until we store `done`.
                 let (call, payload) =
                     unsafe { (*me.mailbox.call.get(), &*me.mailbox.payload.get()) };
                 // SAFETY: the leader posted this call with this payload and keeps what
                 // it refers to alive until it sees our `done` (try_run's contract).
-                unsafe { call(payload, index, post.team) }
+                let mut tid = index;
+                while tid < post.team {
+                    // SAFETY: as above.
+                    unsafe { call(payload, tid, post.team) };
+                    tid += post.stride;
+                }
             };
             if let Err(p) = catch_unwind(AssertUnwindSafe(job)) {
                 self.panic.record(p);
