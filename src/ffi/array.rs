@@ -10,13 +10,15 @@ use super::types::{parfor_options, RawDtype, RawOp};
 use crate::array::{self, ArrayView, ArrayViewMut, ViewError};
 use crate::error::Error;
 
+// Literal values, so that cbindgen writes them into the header; the test at the end
+// checks them against the core's constants.
 /// Most dimensions a parfor_array may have.
-pub const PARFOR_MAX_DIMS: usize = array::MAX_DIMS;
+pub const PARFOR_MAX_DIMS: usize = 32;
 /// `axes` (parfor_reduce_array, parfor_moments_array) or `axis`
 /// (parfor_argreduce_array) meaning every axis.
-pub const PARFOR_ALL_AXES: u64 = array::ALL_AXES;
+pub const PARFOR_ALL_AXES: u64 = u64::MAX;
 /// Flag of parfor_moments_array: count, mean and m2 of the non-NaN elements only.
-pub const PARFOR_MOMENTS_SKIP_NAN: c_uint = array::MOMENTS_SKIP_NAN;
+pub const PARFOR_MOMENTS_SKIP_NAN: c_uint = 1;
 
 /// A strided N-d array, as numpy describes one: element (i_0, ..., i_{ndim-1}) is at
 /// data + sum(i_k * strides[k]) bytes. Strides may be negative or 0 (broadcast).
@@ -267,4 +269,12 @@ pub unsafe extern "C" fn parfor_moments_array(
             m2.as_mut(),
         ))
     })
+}
+
+#[cfg(test)]
+#[test]
+fn constants_match_the_core() {
+    assert_eq!(PARFOR_MAX_DIMS, array::MAX_DIMS);
+    assert_eq!(PARFOR_ALL_AXES, array::ALL_AXES);
+    assert_eq!(PARFOR_MOMENTS_SKIP_NAN, array::MOMENTS_SKIP_NAN);
 }
