@@ -7,33 +7,20 @@
 #include <stdint.h>
 
 /*
- Most dimensions a view may have (numpy's limit since 2.0 is 64; 32 was its limit
- before and is ample here).
+ Most dimensions a parfor_array may have.
  */
-#define MAX_DIMS 32
+#define PARFOR_MAX_DIMS 32
 
 /*
- `axes` value meaning every axis.
+ `axes` (parfor_reduce_array, parfor_moments_array) or `axis`
+ (parfor_argreduce_array) meaning every axis.
  */
-#define ALL_AXES UINT64_MAX
+#define PARFOR_ALL_AXES UINT64_MAX
 
 /*
- With at least this many output elements per thread, outputs are shared out
- rather than each output's blocks: every thread then gets whole slices, and no
- partials cross threads. 4 keeps static shares within 25 % of each other.
+ Flag of parfor_moments_array: count, mean and m2 of the non-NaN elements only.
  */
-#define OUTPUTS_PER_THREAD 4
-
-/*
- Flag of [`moments_array`]: skip NaNs (count, mean and m2 of the other elements).
- */
-#define MOMENTS_SKIP_NAN 1
-
-
-
-
-
-
+#define PARFOR_MOMENTS_SKIP_NAN 1
 
 /*
  Number of int64_t words in a parfor_exact_state.
@@ -45,22 +32,6 @@
  unit test checks it).
  */
 #define PARFOR_MAX_THREADS 1024
-
-/*
- Lanes of the float sums: 32 f64 accumulators (8 AVX2 or 4 AVX-512 registers),
- whatever the input type. Part of the bit contract (tests/golden.rs).
- */
-#define SUM_LANES 32
-
-/*
- Elements each lane adds in sequence within a group before the lanes are combined.
- */
-#define SUM_CHAIN 8
-
-/*
- Elements per group of the float sums: [`SUM_CHAIN`] chunks of [`SUM_LANES`].
- */
-#define SUM_GROUP (SUM_LANES * SUM_CHAIN)
 
 /*
  Element type of a buffer.

@@ -220,7 +220,10 @@ fn strides_within(
         )));
     }
     if shape.contains(&0) {
-        return Ok(strides.iter().map(|&s| s.saturating_mul(size as isize)).collect());
+        return Ok(strides
+            .iter()
+            .map(|&s| s.saturating_mul(size as isize))
+            .collect());
     }
     let (mut lo, mut hi) = (offset as i128, offset as i128);
     for (&e, &s) in shape.iter().zip(strides) {
@@ -633,14 +636,28 @@ pub(crate) fn reduce_slice<T: Element, A: Element>(
         }
         ReduceOp::Prod if same => blocks(src, parallel, opts, kernels::prod::<T>, T::mul).cast(),
         ReduceOp::Prod => blocks(src, parallel, opts, kernels::prod_as::<T, A>, A::mul),
-        ReduceOp::Min => blocks(src, parallel, opts, kernels::min::<T>, kernels::min_combine).cast(),
-        ReduceOp::Max => blocks(src, parallel, opts, kernels::max::<T>, kernels::max_combine).cast(),
-        ReduceOp::NanMin => {
-            blocks(src, parallel, opts, kernels::nan_min::<T>, kernels::nan_min_combine).cast()
+        ReduceOp::Min => {
+            blocks(src, parallel, opts, kernels::min::<T>, kernels::min_combine).cast()
         }
-        ReduceOp::NanMax => {
-            blocks(src, parallel, opts, kernels::nan_max::<T>, kernels::nan_max_combine).cast()
+        ReduceOp::Max => {
+            blocks(src, parallel, opts, kernels::max::<T>, kernels::max_combine).cast()
         }
+        ReduceOp::NanMin => blocks(
+            src,
+            parallel,
+            opts,
+            kernels::nan_min::<T>,
+            kernels::nan_min_combine,
+        )
+        .cast(),
+        ReduceOp::NanMax => blocks(
+            src,
+            parallel,
+            opts,
+            kernels::nan_max::<T>,
+            kernels::nan_max_combine,
+        )
+        .cast(),
         ReduceOp::BitAnd => blocks(src, parallel, opts, kernels::bit_and::<T>, T::bit_and).cast(),
         ReduceOp::BitOr => blocks(src, parallel, opts, kernels::bit_or::<T>, T::bit_or).cast(),
         ReduceOp::BitXor => blocks(src, parallel, opts, kernels::bit_xor::<T>, T::bit_xor).cast(),
@@ -749,7 +766,11 @@ fn is_signed(d: DType) -> bool {
 
 /// The axes of `x` set in `axes` (ALL_AXES: every axis) as a bit mask, checked.
 fn axis_mask(ndim: usize, axes: u64) -> Result<u64, Error> {
-    let all = if ndim == 64 { u64::MAX } else { (1u64 << ndim) - 1 };
+    let all = if ndim == 64 {
+        u64::MAX
+    } else {
+        (1u64 << ndim) - 1
+    };
     if axes == ALL_AXES {
         return Ok(all);
     }
@@ -993,9 +1014,7 @@ fn slice_value<T: Element, A: Element>(
     parallel: bool,
     opts: &Options,
 ) -> A {
-    let r = if A::DTYPE != T::DTYPE
-        && matches!(op, ReduceOp::LogicalAnd | ReduceOp::LogicalOr)
-    {
+    let r = if A::DTYPE != T::DTYPE && matches!(op, ReduceOp::LogicalAnd | ReduceOp::LogicalOr) {
         reduce_slice::<T, T>(src, op, parallel, opts).map(|v| A::from_bool(v.is_nonzero()))
     } else {
         reduce_slice::<T, A>(src, op, parallel, opts)
@@ -1306,10 +1325,21 @@ fn moments_slice<T: Element>(
         return (count, mean, f64::NAN);
     }
     let m2 = if skip_nan && T::IS_FLOAT {
-        blocks(src, parallel, opts, move |x: &[T]| kernels::nan_sq_dev(x, mean), f64_add)
+        blocks(
+            src,
+            parallel,
+            opts,
+            move |x: &[T]| kernels::nan_sq_dev(x, mean),
+            f64_add,
+        )
     } else {
-        blocks(src, parallel, opts, move |x: &[T]| kernels::sq_dev(x, mean), f64_add)
+        blocks(
+            src,
+            parallel,
+            opts,
+            move |x: &[T]| kernels::sq_dev(x, mean),
+            f64_add,
+        )
     };
     (count, mean, m2)
 }
-

@@ -16,14 +16,14 @@ pub mod types;
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 
-use boundary::{check, fail, guard, guard_value, UserCtx};
-pub use status::parfor_status;
-use status::parfor_status::*;
-pub use types::*;
 pub use self::array::{
     parfor_argreduce_array, parfor_array, parfor_moments_array, parfor_reduce_array,
     PARFOR_ALL_AXES, PARFOR_MAX_DIMS, PARFOR_MOMENTS_SKIP_NAN,
 };
+use boundary::{check, fail, guard, guard_value, UserCtx};
+pub use status::parfor_status;
+use status::parfor_status::*;
+pub use types::*;
 
 use crate::dtype::with_dtype;
 use crate::error::Error;

@@ -167,12 +167,17 @@ fn nan_ops_match_a_serial_reference() {
                 let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
                 let sf = reduce(&xf, ReduceOp::NanSum, &o).unwrap();
                 assert_eq!(sf, finite.iter().sum::<f64>() as f32);
-                assert_eq!(reduce(&xf, ReduceOp::NanMin, &o).unwrap().is_nan(), finite.is_empty());
+                assert_eq!(
+                    reduce(&xf, ReduceOp::NanMin, &o).unwrap().is_nan(),
+                    finite.is_empty()
+                );
             }
         }
     }
     // Integers: as SUM/MIN/MAX.
-    let y: Vec<i16> = (0..5000).map(|i| ((i * 7919) % 3001 - 1500) as i16).collect();
+    let y: Vec<i16> = (0..5000)
+        .map(|i| ((i * 7919) % 3001 - 1500) as i16)
+        .collect();
     let o = Options::default();
     for (nan, plain) in [
         (ReduceOp::NanSum, ReduceOp::Sum),
@@ -185,9 +190,13 @@ fn nan_ops_match_a_serial_reference() {
     assert_eq!(reduce::<f64>(&[], ReduceOp::NanSum, &o).unwrap(), 0.0);
     assert_eq!(reduce::<f64>(&[], ReduceOp::NanMin, &o), Err(Error::Empty));
     assert_eq!(reduce::<u8>(&[], ReduceOp::NanMax, &o), Err(Error::Empty));
-    assert!(reduce(&[f64::INFINITY, f64::NAN, f64::NEG_INFINITY], ReduceOp::NanSum, &o)
-        .unwrap()
-        .is_nan());
+    assert!(reduce(
+        &[f64::INFINITY, f64::NAN, f64::NEG_INFINITY],
+        ReduceOp::NanSum,
+        &o
+    )
+    .unwrap()
+    .is_nan());
     assert_eq!(
         reduce(&[f64::NAN, f64::INFINITY, f64::NAN], ReduceOp::NanMin, &o).unwrap(),
         f64::INFINITY
@@ -245,7 +254,14 @@ fn float_sums_are_within_the_pairwise_bound() {
             let got_f = reduce(&xf, ReduceOp::Sum, &o).unwrap();
             let ulp_f = f32::EPSILON as f64 * (got_f as f64).abs();
             assert!(
-                within_pairwise_bound(got_f as f64, exact_f, abs, n, f32::EPSILON as f64 / 2.0, ulp_f),
+                within_pairwise_bound(
+                    got_f as f64,
+                    exact_f,
+                    abs,
+                    n,
+                    f32::EPSILON as f64 / 2.0,
+                    ulp_f
+                ),
                 "f32 n {n}: {got_f} vs {exact_f}"
             );
         }
