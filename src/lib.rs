@@ -23,6 +23,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(unreachable_pub)]
 
+pub mod array;
 pub mod dtype;
 pub mod error;
 pub mod ffi;
@@ -34,6 +35,7 @@ pub mod scan;
 pub mod schedule;
 pub mod sort;
 
+pub use array::{argreduce_array, moments_array, reduce_array, ArrayView, ArrayViewMut};
 pub use dtype::DType;
 pub use error::Error;
 pub use parallel_for::parallel_for;

@@ -7,6 +7,7 @@
 //! into `include/parfor.h`.
 #![allow(clippy::missing_safety_doc, non_camel_case_types)]
 
+pub mod array;
 pub mod boundary;
 pub mod exact;
 pub mod scan;
@@ -17,6 +18,10 @@ pub mod types;
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 
+pub use self::array::{
+    parfor_argreduce_array, parfor_array, parfor_moments_array, parfor_reduce_array,
+    PARFOR_ALL_AXES, PARFOR_MAX_DIMS, PARFOR_MOMENTS_SKIP_NAN,
+};
 use boundary::{check, fail, guard, guard_value, UserCtx};
 pub use scan::{parfor_scan, PARFOR_SCAN_EXCLUSIVE};
 pub use sort::*;
