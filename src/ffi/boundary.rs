@@ -47,6 +47,8 @@ pub(crate) fn fail(status: parfor_status, message: impl Into<String>) -> parfor_
 /// Pointer to this thread's last error text; valid until the next failing call on
 /// this thread (the CString's buffer is only replaced by `fail`). Static text when
 /// the thread's record is gone.
+// A byte string, not `c""`: the cbindgen that maturin bundles cannot parse it.
+#[allow(clippy::manual_c_str_literals)]
 pub(crate) fn last_error_ptr() -> *const c_char {
     LAST_ERROR
         .try_with(|slot| match slot.try_borrow().as_deref() {

@@ -128,6 +128,12 @@ pub(super) type Seq = u32;
 #[cfg(test)]
 pub(super) type Seq = u8;
 
+/// A post counter as the signal word holds it.
+#[allow(clippy::useless_conversion)] // Seq is u32 in builds, u8 in unit tests.
+fn word(seq: Seq) -> u32 {
+    u32::from(seq)
+}
+
 const _: () = assert!(std::mem::size_of::<Mailbox>() == 128);
 const _: () = assert!(std::mem::offset_of!(Mailbox, payload) + 8 * LINE_WORDS == 64);
 // The team size must fit its 16 bits.
@@ -271,7 +277,7 @@ impl Team {
             // Relaxed: published with the job by the signal store below.
             w.mailbox.post.store(post, Ordering::Relaxed);
             *seq = seq.wrapping_add(1);
-            woke |= w.mailbox.signal.store_and_wake(u32::from(*seq));
+            woke |= w.mailbox.signal.store_and_wake(word(*seq));
         }
         if woke && k <= self.cpus {
             placement::after_wake();
@@ -289,7 +295,7 @@ impl Team {
         let all_done = || {
             team.iter()
                 .zip(seqs)
-                .all(|(w, &seq)| w.done.load(Ordering::SeqCst) == u32::from(seq))
+                .all(|(w, &seq)| w.done.load(Ordering::SeqCst) == word(seq))
         };
         if !all_done() {
             self.leader_wait
