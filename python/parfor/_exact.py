@@ -3,12 +3,11 @@ be extended, merged in any order, serialised to bytes and sent to another proces
 (for example with MPI), and rounded at the end, always with the result of one exact
 sum of all the values (the correctly rounded sum, as ``math.fsum``)."""
 
-import ctypes
 import threading
 
 from . import _buffer
 from ._errors import check, error_for
-from ._ffi import CTYPE_OF_DTYPE, DType, ExactState, lib
+from ._ffi import CTYPE_OF_DTYPE, DType, ffi, lib
 
 _ADD_DOT_NAMES = _buffer.argument_names("ExactSum.add_dot()")
 
@@ -40,13 +39,13 @@ class ExactSum:
     __slots__ = ("_state", "_lock")
 
     #: Size of the state in bytes (``sizeof(parfor_exact_state)``).
-    nbytes = ctypes.sizeof(ExactState)
+    nbytes = ffi.sizeof("parfor_exact_state")
 
     def __init__(self, values=None):
         """An empty sum; ``values`` (a buffer of float32 or float64) is added first."""
-        self._state = ExactState()
+        self._state = ffi.new("parfor_exact_state *")
         self._lock = threading.Lock()
-        check(lib.parfor_exact_init, ctypes.byref(self._state))
+        check(lib.parfor_exact_init, self._state)
         if values is not None:
             self.add(values)
 
@@ -55,7 +54,7 @@ class ExactSum:
         address, length, dtype, _keep = _buffer.pin(values, "ExactSum.add() argument values")
         with self._lock:
             code = lib.parfor_exact_accumulate(
-                ctypes.byref(self._state), address, length, dtype, None
+                self._state, address, length, dtype, ffi.NULL
             )
         if code:
             _keep = None  # unpin before the traceback takes this frame
@@ -69,7 +68,7 @@ class ExactSum:
         )
         with self._lock:
             code = lib.parfor_exact_accumulate_dot(
-                ctypes.byref(self._state), address_a, address_b, length, dtype, None
+                self._state, address_a, address_b, length, dtype, ffi.NULL
             )
         if code:
             _keep = None  # unpin before the traceback takes this frame
@@ -84,13 +83,13 @@ class ExactSum:
             )
         if other is self:
             with self._lock:
-                check(lib.parfor_exact_merge, ctypes.byref(self._state), ctypes.byref(self._state))
+                check(lib.parfor_exact_merge, self._state, self._state)
             return
         # A copy of the other state, taken under its lock, so that the two locks are
         # never held together (no lock-order deadlock between a.merge(b), b.merge(a)).
         theirs = other._snapshot()
         with self._lock:
-            check(lib.parfor_exact_merge, ctypes.byref(self._state), ctypes.byref(theirs))
+            check(lib.parfor_exact_merge, self._state, theirs)
 
     def result(self, dtype="float64"):
         """The sum, correctly rounded to ``dtype`` ("float64" or "float32"), as a
@@ -98,17 +97,19 @@ class ExactSum:
         code = _RESULT_DTYPES.get(dtype) if isinstance(dtype, str) else dtype
         if code not in (DType.F32, DType.F64):
             raise ValueError(f"ExactSum.result(): dtype must be 'float64' or 'float32', not {dtype!r}")
-        out = CTYPE_OF_DTYPE[code]()
+        out = ffi.new(CTYPE_OF_DTYPE[code] + " *")
         with self._lock:
-            check(lib.parfor_exact_result, ctypes.byref(self._state), code, ctypes.byref(out))
-        return out.value
+            check(lib.parfor_exact_result, self._state, code, out)
+        return float(out[0])
 
     def _snapshot(self):
         with self._lock:
-            return ExactState.from_buffer_copy(self._state)
+            copy = ffi.new("parfor_exact_state *")
+            copy[0] = self._state[0]
+            return copy
 
     def __bytes__(self):
-        return bytes(self._snapshot())
+        return ffi.buffer(self._snapshot())[:]
 
     @classmethod
     def from_bytes(cls, data):
@@ -121,10 +122,11 @@ class ExactSum:
             raise ValueError(
                 f"ExactSum.from_bytes(): expected {cls.nbytes} bytes, got {data.nbytes}"
             )
-        state = ExactState.from_buffer_copy(data)
+        state = ffi.new("parfor_exact_state *")
+        ffi.memmove(state, data, cls.nbytes)
         # Every function that reads a state validates it; rounding is the cheapest.
-        probe = ctypes.c_double()
-        check(lib.parfor_exact_result, ctypes.byref(state), DType.F64, ctypes.byref(probe))
+        probe = ffi.new("double *")
+        check(lib.parfor_exact_result, state, DType.F64, probe)
         self = cls.__new__(cls)
         self._state = state
         self._lock = threading.Lock()

@@ -36,12 +36,12 @@ class ErrorClass(unittest.TestCase):
 
     def test_error_carries_status_and_last_error(self):
         with self.assertRaises(parfor.EmptyError) as cm:
-            parfor.min(b"")
+            parfor.reduce(b"", "min")
         e = cm.exception
         self.assertEqual(e.status, "PARFOR_ERR_EMPTY")
         self.assertEqual(e.code, 4)
         # The detail is parfor_last_error() of the failing call, on this thread.
-        self.assertEqual(e.detail, parfor.lib.parfor_last_error().decode())
+        self.assertEqual(e.detail, parfor.ffi.string(parfor.lib.parfor_last_error()).decode())
         self.assertIn("zero elements", e.detail)
         self.assertIn("PARFOR_ERR_EMPTY", str(e))
 
@@ -54,7 +54,7 @@ class ErrorClass(unittest.TestCase):
     def test_check_raises_the_status_class(self):
         # A C call that fails with a known status, through the one helper.
         with self.assertRaises(parfor.NullArgumentError) as cm:
-            _errors.check(parfor.lib.parfor_reduce, None, 1, 1, 0, None, None)
+            _errors.check(parfor.lib.parfor_reduce, parfor.ffi.NULL, 1, 1, 0, parfor.ffi.NULL, parfor.ffi.NULL)
         self.assertEqual(cm.exception.status, "PARFOR_ERR_NULL_ARGUMENT")
         self.assertIn("is NULL", cm.exception.detail)
 

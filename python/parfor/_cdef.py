@@ -1,0 +1,80 @@
+"""The C header in the form cffi's ``cdef`` accepts.
+
+Used at import by ``parfor._ffi`` (reading ``include/parfor.h`` of a checkout) and at
+wheel build time by ``python/_build_backend.py`` (writing the ``header.h`` from which
+maturin's cffi mode makes ``parfor/_native/ffi.py``), so that both routes declare the
+library from the same text with the same rules. No cffi import here: the build
+backend runs before cffi is needed.
+"""
+
+# Macros from <stdint.h>/<stddef.h> that cbindgen writes as a constant's value; cffi's
+# ABI mode needs the integer itself.
+_KNOWN_VALUES = {
+    "UINT64_MAX": 2**64 - 1,
+    "UINT32_MAX": 2**32 - 1,
+    "INT64_MAX": 2**63 - 1,
+    "INT32_MAX": 2**31 - 1,
+    "SIZE_MAX": None,  # platform-dependent: filled in by cdef_from_header's caller
+}
+
+
+def _integer_value(token, size_max):
+    """The integer a ``#define`` value spells, or None if it is not one."""
+    token = token.strip()
+    while token.startswith("(") and token.endswith(")"):
+        token = token[1:-1].strip()
+    if token in _KNOWN_VALUES:
+        value = _KNOWN_VALUES[token]
+        return size_max if value is None else value
+    # cbindgen may suffix unsigned literals (18446744073709551615ULL).
+    stripped = token.rstrip("uUlL")
+    try:
+        return int(stripped, 0)
+    except ValueError:
+        return None
+
+
+def cdef_from_header(text, defined=(), size_max=2**64 - 1):
+    """The declarations of a C header in the form cffi's ``cdef`` accepts.
+
+    Evaluates ``#ifdef``/``#ifndef``/``#else``/``#endif`` with ``__cplusplus``
+    undefined (plus the names in ``defined`` and those the header defines), drops
+    ``#include`` lines and valueless ``#define``s (the include guard), and keeps
+    ``#define NAME <integer>`` lines (also ``UINT64_MAX``-style values and
+    ``U``/``L``-suffixed literals), written with the plain integer, which cffi turns
+    into constants. Any other directive raises ValueError, so that a header cffi
+    would misread fails loudly.
+    """
+    names = set(defined)
+    active = [True]
+    out = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped.startswith("#"):
+            if all(active):
+                out.append(line)
+            continue
+        words = stripped[1:].split(None, 2)
+        directive = words[0] if words else ""
+        if directive in ("ifdef", "ifndef"):
+            is_defined = words[1] in names
+            active.append(is_defined if directive == "ifdef" else not is_defined)
+        elif directive == "else":
+            active[-1] = not active[-1]
+        elif directive == "endif":
+            active.pop()
+        elif not all(active) or directive == "include":
+            continue
+        elif directive == "define" and len(words) == 2:
+            names.add(words[1])
+        elif directive == "define" and len(words) == 3:
+            value = _integer_value(words[2], size_max)
+            if value is None:
+                raise ValueError(f"cannot turn this header line into a cffi cdef: {line!r}")
+            names.add(words[1])
+            out.append(f"#define {words[1]} {value}")
+        else:
+            raise ValueError(f"cannot turn this header line into a cffi cdef: {line!r}")
+    if len(active) != 1:
+        raise ValueError("unbalanced #ifdef/#endif in the header")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,140 @@
+"""A numpy model of the C N-d entry points (parfor_reduce_array,
+parfor_argreduce_array, parfor_moments_array) with the contract of issue 12, used by
+the semantics tests only while the loaded library predates those functions.
+
+It reads the ``parfor_array`` descriptors the package builds (data pointer, byte
+strides, shape) back into numpy views of the same memory and computes each result
+with numpy in the accumulator type the call names, so that the Python layer (dtype
+rules, axes, keepdims, out, warnings, errors) is checked now; once the library has
+the functions, :func:`install` does nothing and the same tests run against it.
+"""
+
+import ctypes
+
+import numpy as np
+
+from _support import parfor
+from parfor import _ffi, _reductions
+
+ffi = _ffi.ffi
+
+DECLARATIONS = """
+typedef struct parfor_array {
+  void *data;
+  parfor_dtype dtype;
+  size_t ndim;
+  const size_t *shape;
+  const ptrdiff_t *strides;
+} parfor_array;
+"""
+
+_NP = {
+    int(parfor.DType.F32): np.float32,
+    int(parfor.DType.F64): np.float64,
+    int(parfor.DType.I8): np.int8,
+    int(parfor.DType.I16): np.int16,
+    int(parfor.DType.I32): np.int32,
+    int(parfor.DType.I64): np.int64,
+    int(parfor.DType.U8): np.uint8,
+    int(parfor.DType.U16): np.uint16,
+    int(parfor.DType.U32): np.uint32,
+    int(parfor.DType.U64): np.uint64,
+}
+class Op:
+    """Operator codes (the N-d ones by the issue's numbers if the header lacks them)."""
+
+    SUM, PROD, MIN, MAX = int(parfor.Op.SUM), int(parfor.Op.PROD), int(parfor.Op.MIN), int(parfor.Op.MAX)
+    LOGICAL_AND, LOGICAL_OR = int(parfor.Op.LOGICAL_AND), int(parfor.Op.LOGICAL_OR)
+    SUM_EXACT = int(parfor.Op.SUM_EXACT)
+    NAN_SUM, NAN_MIN, NAN_MAX = _reductions._NAN_SUM, _reductions._NAN_MIN, _reductions._NAN_MAX
+
+
+_OK, _EMPTY = 0, int(parfor.Status.PARFOR_ERR_EMPTY)
+_ALL = 2**64 - 1
+
+
+def view(desc):
+    """The numpy view of the memory a ``parfor_array *`` describes."""
+    nd = desc.ndim
+    shape = [desc.shape[k] for k in range(nd)]
+    strides = [desc.strides[k] for k in range(nd)]
+    dt = np.dtype(_NP[desc.dtype])
+    if 0 in shape:
+        return np.empty(shape, dt)
+    addr = int(ffi.cast("uintptr_t", desc.data))
+    lo = addr + sum(min(0, (n - 1) * s) for n, s in zip(shape, strides))
+    hi = addr + sum(max(0, (n - 1) * s) for n, s in zip(shape, strides)) + dt.itemsize
+    buf = (ctypes.c_char * (hi - lo)).from_address(lo)
+    return np.ndarray(shape, dt, buffer=buf, offset=addr - lo, strides=strides)
+
+
+def _axes(mask, ndim):
+    return tuple(k for k in range(ndim) if mask >> k & 1)
+
+
+def reduce_array(x, mask, op, _opts, out):
+    xv, ov = view(x), view(out)
+    axes = _axes(mask, xv.ndim)
+    acc = ov.dtype
+    if op in (Op.MIN, Op.MAX, Op.NAN_MIN, Op.NAN_MAX) and any(xv.shape[k] == 0 for k in axes):
+        return _EMPTY
+    with np.errstate(all="ignore"):
+        if op in (Op.SUM, Op.PROD, Op.NAN_SUM, Op.SUM_EXACT):
+            v = xv.astype(acc)
+            if op == Op.NAN_SUM and acc.kind == "f":
+                v = np.where(np.isnan(v), 0, v)
+            r = (np.multiply if op == Op.PROD else np.add).reduce(v, axis=axes, dtype=acc)
+        elif op in (Op.MIN, Op.MAX):
+            r = (np.minimum if op == Op.MIN else np.maximum).reduce(xv, axis=axes)
+        elif op in (Op.NAN_MIN, Op.NAN_MAX):
+            r = (np.fmin if op == Op.NAN_MIN else np.fmax).reduce(xv, axis=axes)
+        elif op in (Op.LOGICAL_OR, Op.LOGICAL_AND):
+            r = (np.logical_or if op == Op.LOGICAL_OR else np.logical_and).reduce(xv != 0, axis=axes)
+        else:
+            raise AssertionError(f"the model has no op {op}")
+        ov[...] = np.asarray(r).astype(acc)
+    return _OK
+
+
+def argreduce_array(x, axis, op, _opts, out):
+    xv, ov = view(x), view(out)
+    fn = {Op.MIN: np.argmin, Op.MAX: np.argmax, Op.NAN_MIN: np.nanargmin, Op.NAN_MAX: np.nanargmax}[op]
+    try:
+        r = fn(xv) if axis == _ALL else fn(xv, axis=axis)
+    except ValueError:
+        return _EMPTY
+    ov[...] = r
+    return _OK
+
+
+def moments_array(x, mask, flags, _opts, count, mean, m2):
+    xv = view(x).astype(np.float64)
+    axes = _axes(mask, xv.ndim)
+    keep = ~np.isnan(xv) if flags & 1 else np.ones(xv.shape, bool)
+    with np.errstate(all="ignore"):
+        n = keep.sum(axis=axes)
+        s = np.where(keep, xv, 0).sum(axis=axes)
+        mu = s / n
+        if count != ffi.NULL:
+            view(count)[...] = n
+        view(mean)[...] = mu
+        if m2 != ffi.NULL:
+            mub = np.expand_dims(mu, axes)
+            view(m2)[...] = np.where(keep, (xv - mub) ** 2, 0).sum(axis=axes)
+    return _OK
+
+
+#: True when the tests run against this model, not the library.
+ACTIVE = False
+
+
+def install():
+    """Puts the model in place of the N-d functions the loaded library lacks."""
+    global ACTIVE
+    if hasattr(parfor.lib, "parfor_reduce_array") or ACTIVE:
+        return
+    ffi.cdef(DECLARATIONS)
+    _reductions._reduce_array = reduce_array
+    _reductions._argreduce_array = argreduce_array
+    _reductions._moments_array = moments_array
+    ACTIVE = True
