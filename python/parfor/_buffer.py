@@ -160,7 +160,8 @@ def pin_pair(a, b, what):
         pinned_b,
     )
     if dtype != dtype_b or length != length_b:
-        pinned_a = pinned_b = keep_a = keep_b = None
+        # The addresses are the pins themselves (ffi.from_buffer): drop them all.
+        pinned_a = pinned_b = keep_a = keep_b = address_a = address_b = None
         if dtype != dtype_b:
             raise TypeError(
                 f"{function}: a is {DType(dtype).name.lower()} and b is "

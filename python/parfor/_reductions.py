@@ -19,6 +19,8 @@ numpy's accumulation in the narrower type does; float ones in float64 and rounde
 """
 
 import builtins
+import functools
+import traceback
 import warnings
 
 import numpy as np
@@ -125,6 +127,24 @@ _argreduce_array = _nd("parfor_argreduce_array")
 _moments_array = _nd("parfor_moments_array")
 
 
+def _public(fn):
+    """Marks a public function: on failure, the locals of the frames below it (which
+    hold the input's ndarray view, and with it an export of the caller's buffer) are
+    cleared before the exception leaves, so that a stored exception does not keep a
+    bytearray from resizing or a memoryview from releasing."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BaseException as e:
+            if e.__traceback__ is not None and e.__traceback__.tb_next is not None:
+                traceback.clear_frames(e.__traceback__.tb_next)
+            raise
+
+    return wrapper
+
+
 # --- inputs --------------------------------------------------------------------------
 
 
@@ -171,7 +191,8 @@ def _misaligned(a, what):
     return MisalignedError(
         "PARFOR_ERR_MISALIGNED",
         f"{what}: the view at address {a.__array_interface__['data'][0]:#x} with strides "
-        f"{a.strides} is not aligned to its {a.itemsize}-byte elements",
+        f"{a.strides} is not aligned to {a.itemsize} bytes (its element size); parfor "
+        f"reads in place and does not copy: pass x.copy() if a copy is what you want",
         "a buffer was not aligned for its element type",
     )
 
@@ -382,6 +403,7 @@ def _sum_like(x, axis, dtype, out, keepdims, num_threads, op, name, what, np_fn,
     return _finish(res, axes, keepdims, kept_shape, out, result)
 
 
+@_public
 def sum(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None, exact=False):  # noqa: A001
     """Sum of array elements over the given axes, as :func:`numpy.sum`.
 
@@ -400,6 +422,7 @@ def sum(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None,
     )
 
 
+@_public
 def prod(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None):
     """Product of array elements over the given axes, as :func:`numpy.prod`."""
     return _sum_like(
@@ -407,6 +430,7 @@ def prod(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None
     )
 
 
+@_public
 def nansum(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None):
     """Sum treating NaN as zero, as :func:`numpy.nansum` (all-NaN slices give 0)."""
     return _sum_like(
@@ -446,17 +470,20 @@ def _extreme(x, axis, out, keepdims, num_threads, op, name, what, nan_warning=Fa
     return _finish(res, axes, keepdims, kept_shape, out, None)
 
 
+@_public
 def min(x, axis=None, out=None, keepdims=False, *, num_threads=None):  # noqa: A001
     """Minimum over the given axes, as :func:`numpy.min` (NaN propagates; an empty
     slice is ValueError)."""
     return _extreme(x, axis, out, keepdims, num_threads, _MIN, "minimum", "parfor.min() argument x")
 
 
+@_public
 def max(x, axis=None, out=None, keepdims=False, *, num_threads=None):  # noqa: A001
     """Maximum over the given axes, as :func:`numpy.max`."""
     return _extreme(x, axis, out, keepdims, num_threads, _MAX, "maximum", "parfor.max() argument x")
 
 
+@_public
 def nanmin(x, axis=None, out=None, keepdims=False, *, num_threads=None):
     """Minimum ignoring NaN, as :func:`numpy.nanmin`: an all-NaN slice gives NaN
     with a RuntimeWarning."""
@@ -465,6 +492,7 @@ def nanmin(x, axis=None, out=None, keepdims=False, *, num_threads=None):
     )
 
 
+@_public
 def nanmax(x, axis=None, out=None, keepdims=False, *, num_threads=None):
     """Maximum ignoring NaN, as :func:`numpy.nanmax`."""
     return _extreme(
@@ -482,17 +510,20 @@ def _logical(x, axis, out, keepdims, num_threads, op, what):
     return _finish(res.view(_BOOL), axes, keepdims, kept_shape, out, None)
 
 
+@_public
 def any(x, axis=None, out=None, keepdims=False, *, num_threads=None):  # noqa: A001
     """Whether any element over the given axes is nonzero (NaN counts), as
     :func:`numpy.any`."""
     return _logical(x, axis, out, keepdims, num_threads, _LOGICAL_OR, "parfor.any() argument x")
 
 
+@_public
 def all(x, axis=None, out=None, keepdims=False, *, num_threads=None):  # noqa: A001
     """Whether every element over the given axes is nonzero, as :func:`numpy.all`."""
     return _logical(x, axis, out, keepdims, num_threads, _LOGICAL_AND, "parfor.all() argument x")
 
 
+@_public
 def count_nonzero(x, axis=None, *, keepdims=False, num_threads=None):
     """Number of nonzero elements over the given axes, as
     :func:`numpy.count_nonzero`: a Python int for ``axis=None`` without keepdims,
@@ -570,17 +601,20 @@ def _arg(x, axis, out, keepdims, num_threads, op, name, what):
     return res[()] if res.ndim == 0 else res
 
 
+@_public
 def argmin(x, axis=None, out=None, *, keepdims=False, num_threads=None):
     """Index of the first minimum (flat, in C order, for ``axis=None``), as
     :func:`numpy.argmin`; a NaN is the minimum."""
     return _arg(x, axis, out, keepdims, num_threads, _MIN, "argmin", "parfor.argmin() argument x")
 
 
+@_public
 def argmax(x, axis=None, out=None, *, keepdims=False, num_threads=None):
     """Index of the first maximum, as :func:`numpy.argmax`."""
     return _arg(x, axis, out, keepdims, num_threads, _MAX, "argmax", "parfor.argmax() argument x")
 
 
+@_public
 def nanargmin(x, axis=None, out=None, *, keepdims=False, num_threads=None):
     """Index of the first minimum ignoring NaN, as :func:`numpy.nanargmin`: an
     all-NaN slice is ValueError."""
@@ -589,6 +623,7 @@ def nanargmin(x, axis=None, out=None, *, keepdims=False, num_threads=None):
     )
 
 
+@_public
 def nanargmax(x, axis=None, out=None, *, keepdims=False, num_threads=None):
     """Index of the first maximum ignoring NaN, as :func:`numpy.nanargmax`."""
     return _arg(
@@ -654,6 +689,7 @@ def _moments(x, axis, dtype, out, ddof, keepdims, num_threads, skip_nan, kind, w
     return _finish(np.asarray(res), axes, keepdims, kept_shape, out, result)
 
 
+@_public
 def mean(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None):
     """Arithmetic mean over the given axes, as :func:`numpy.mean` (float64 for
     integer input, the input's float type otherwise; an empty slice gives NaN with a
@@ -661,28 +697,33 @@ def mean(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None
     return _moments(x, axis, dtype, out, 0, keepdims, num_threads, False, "mean", "parfor.mean() argument x")
 
 
+@_public
 def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, num_threads=None):
     """Variance (centred second moment over ``n - ddof``), as :func:`numpy.var`,
     from one pass of the library."""
     return _moments(x, axis, dtype, out, ddof, keepdims, num_threads, False, "var", "parfor.var() argument x")
 
 
+@_public
 def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, num_threads=None):
     """Standard deviation, as :func:`numpy.std`."""
     return _moments(x, axis, dtype, out, ddof, keepdims, num_threads, False, "std", "parfor.std() argument x")
 
 
+@_public
 def nanmean(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None):
     """Mean ignoring NaN, as :func:`numpy.nanmean` (an all-NaN slice gives NaN with a
     RuntimeWarning)."""
     return _moments(x, axis, dtype, out, 0, keepdims, num_threads, True, "mean", "parfor.nanmean() argument x")
 
 
+@_public
 def nanvar(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, num_threads=None):
     """Variance ignoring NaN, as :func:`numpy.nanvar`."""
     return _moments(x, axis, dtype, out, ddof, keepdims, num_threads, True, "var", "parfor.nanvar() argument x")
 
 
+@_public
 def nanstd(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, num_threads=None):
     """Standard deviation ignoring NaN, as :func:`numpy.nanstd`."""
     return _moments(x, axis, dtype, out, ddof, keepdims, num_threads, True, "std", "parfor.nanstd() argument x")

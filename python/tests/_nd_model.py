@@ -79,7 +79,14 @@ def reduce_array(x, mask, op, _opts, out):
     if op in (Op.MIN, Op.MAX, Op.NAN_MIN, Op.NAN_MAX) and any(xv.shape[k] == 0 for k in axes):
         return _EMPTY
     with np.errstate(all="ignore"):
-        if op in (Op.SUM, Op.PROD, Op.NAN_SUM, Op.SUM_EXACT):
+        if op == Op.SUM_EXACT:
+            # The library's own exact sum of each slice, copied contiguous.
+            moved = np.moveaxis(xv, axes, tuple(range(xv.ndim - len(axes), xv.ndim)))
+            rows = moved.reshape(moved.shape[: xv.ndim - len(axes)] + (-1,)).astype(acc)
+            r = np.empty(rows.shape[:-1], acc)
+            for idx in np.ndindex(r.shape):
+                r[idx] = parfor.reduce(np.ascontiguousarray(rows[idx]), "sum_exact")
+        elif op in (Op.SUM, Op.PROD, Op.NAN_SUM):
             v = xv.astype(acc)
             if op == Op.NAN_SUM and acc.kind == "f":
                 v = np.where(np.isnan(v), 0, v)
