@@ -20,6 +20,7 @@ numpy's accumulation in the narrower type does; float ones in float64 and rounde
 
 import builtins
 import functools
+import math
 import traceback
 import warnings
 
@@ -454,7 +455,7 @@ def _extreme(x, axis, out, keepdims, num_threads, op, name, what, nan_warning=Fa
     shape, kept_shape = _shapes(a, axes)
     if out is not None:
         _check_out(out, shape, keepdims, kept_shape, name)
-    if a.size == 0 or builtins.any(a.shape[k] == 0 for k in axes):
+    if builtins.any(a.shape[k] == 0 for k in axes):
         raise ValueError(f"zero-size array to reduction operation {name} which has no identity")
     if a.dtype.kind != "f" and op in (_NAN_MIN, _NAN_MAX):
         op = _MIN if op == _NAN_MIN else _MAX
@@ -542,8 +543,8 @@ def count_nonzero(x, axis=None, *, keepdims=False, num_threads=None):
     )
     res = res.astype(np.intp)
     if keepdims:
-        return res.reshape(kept_shape)
-    if axis is None:
+        res = res.reshape(kept_shape)
+    elif axis is None:
         return int(res)
     return res if res.ndim else res[()]
 
@@ -673,17 +674,27 @@ def _moments(x, axis, dtype, out, ddof, keepdims, num_threads, skip_nan, kind, w
         m2_desc = _describe(m2, _CODE[acc], keep)
     flags = MOMENTS_SKIP_NAN if skip_nan else 0
     _call(_moments_array, x_desc, mask, flags, options(num_threads), count_desc, mean_desc, m2_desc)
+    # numpy's warnings: the plain forms look at the number of reduced items (so an
+    # empty output may still warn), the nan- forms at each output's count.
+    if skip_nan:
+        counts = count
+    else:
+        counts = np.asarray(math.prod(a.shape[k] for k in axes))
     if kind == "mean":
-        if (count == 0).any():
+        if (counts == 0).any():
             warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=3)
         res = mean_
     else:
-        rcount = count.astype(np.int64) - ddof
-        if (rcount <= 0).any():
+        if (counts.astype(np.int64) - ddof <= 0).any():
             warnings.warn("Degrees of freedom <= 0 for slice.", RuntimeWarning, stacklevel=3)
+        rcount = count.astype(np.int64) - ddof
+        bad = rcount <= 0
         rcount = np.maximum(rcount, 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             res = (m2 / rcount).astype(acc, copy=False)
+            if skip_nan and bad.any():
+                # numpy's nanvar gives NaN where n - ddof <= 0 (var: m2 / 0, inf).
+                res = np.where(bad, np.nan, res).astype(acc, copy=False)
             if kind == "std":
                 res = np.sqrt(res)
     return _finish(np.asarray(res), axes, keepdims, kept_shape, out, result)

@@ -87,10 +87,12 @@ def reduce_array(x, mask, op, _opts, out):
             for idx in np.ndindex(r.shape):
                 r[idx] = parfor.reduce(np.ascontiguousarray(rows[idx]), "sum_exact")
         elif op in (Op.SUM, Op.PROD, Op.NAN_SUM):
-            v = xv.astype(acc)
+            # float32 accumulates in float64 lanes and is rounded once (the C contract).
+            lanes = np.dtype(np.float64) if acc == np.float32 else acc
+            v = xv.astype(lanes)
             if op == Op.NAN_SUM and acc.kind == "f":
                 v = np.where(np.isnan(v), 0, v)
-            r = (np.multiply if op == Op.PROD else np.add).reduce(v, axis=axes, dtype=acc)
+            r = (np.multiply if op == Op.PROD else np.add).reduce(v, axis=axes, dtype=lanes)
         elif op in (Op.MIN, Op.MAX):
             r = (np.minimum if op == Op.MIN else np.maximum).reduce(xv, axis=axes)
         elif op in (Op.NAN_MIN, Op.NAN_MAX):
