@@ -24,11 +24,12 @@ import math
 import traceback
 import warnings
 
+import cffi
 import numpy as np
 
 from . import _errors
 from ._errors import MisalignedError, error_for
-from ._ffi import ALL_AXES, MAX_DIMS, MOMENTS_SKIP_NAN, DType, Op, ffi, lib, options
+from ._ffi import ALL_AXES, DECLARATIONS_SOURCE, MAX_DIMS, MOMENTS_SKIP_NAN, DType, Op, ffi, lib, options
 
 try:  # numpy >= 2.0
     from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
@@ -216,10 +217,16 @@ def _describe(a, code, keep, drop=()):
     c_strides = ffi.new("ptrdiff_t[]", strides) if shape else ffi.NULL
     keep.append(c_shape)
     keep.append(c_strides)
-    desc = ffi.new(
-        "parfor_array *",
-        {"data": data, "dtype": code, "ndim": len(shape), "shape": c_shape, "strides": c_strides},
-    )
+    try:
+        desc = ffi.new(
+            "parfor_array *",
+            {"data": data, "dtype": code, "ndim": len(shape), "shape": c_shape, "strides": c_strides},
+        )
+    except cffi.CDefError:
+        raise ImportError(
+            f"the parfor declarations ({DECLARATIONS_SOURCE}) have no parfor_array: the "
+            f"library and its header are older than this package; rebuild them"
+        ) from None
     keep.append(desc)
     return desc
 
