@@ -7,10 +7,13 @@ cffi (the GIL released for its whole duration), and raises the matching
 ``parfor.Error`` on failure.
 """
 
+from __future__ import annotations
+
 import contextlib
 import ctypes
 import operator
 import threading
+from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -64,7 +67,7 @@ def _scalar(slot, dtype):
     return float(value) if dtype in _FLOATS else int(value)
 
 
-def reduce(x, op, *, num_threads=None):
+def reduce(x: Any, op: Union[str, int], *, num_threads: Optional[int] = None) -> Union[int, float]:
     """Reduces the flat, C-contiguous buffer ``x`` with ``op`` in its element type
     (the C ``parfor_reduce``): a name ("sum", "prod", "min", "max", "bit_and",
     "bit_or", "bit_xor", "logical_and", "logical_or", "sum_exact", "nan_sum",
@@ -117,7 +120,7 @@ _NP_NAMES = {
 _NP_SCALAR = {code: np.dtype(name).type for code, name in _NP_NAMES.items()}
 
 
-def dot(a, b, exact=False, *, num_threads=None):
+def dot(a: Any, b: Any, exact: bool = False, *, num_threads: Optional[int] = None) -> np.generic:
     """Inner product of two 1-D vectors, ``sum(a[i] * b[i])``, in their common
     element type as :func:`numpy.dot` of 1-D arrays (a numpy scalar of that dtype;
     integers wrap). Both must have the same element type and length and be
@@ -139,7 +142,7 @@ def _dot(a, b, exact, num_threads):
     return _NP_SCALAR[dtype](out[0])
 
 
-def vdot(a, b, exact=False, *, num_threads=None):
+def vdot(a: Any, b: Any, exact: bool = False, *, num_threads: Optional[int] = None) -> np.generic:
     """Dot product of the two inputs flattened in C order, as :func:`numpy.vdot`
     for real input (a strided view is flattened into a copy, as numpy does)."""
     a = np.ravel(np.asarray(a if not isinstance(a, (bytes, bytearray)) else memoryview(a)))
@@ -158,7 +161,7 @@ _setting_lock = threading.Lock()
 _setting = 0
 
 
-def num_threads():
+def num_threads() -> int:
     """The team size the next call from this thread will use: the value of
     :func:`set_num_threads`, else ``PARFOR_NUM_THREADS``, else ``OMP_NUM_THREADS``,
     else the CPUs this process may use. 1 inside a parallel_for body."""
@@ -176,7 +179,7 @@ def _check_count(n, what):
     return n
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Sets the default team size of later calls from every thread; 0 restores the
     default from the environment. Above ``parfor.MAX_THREADS``:
     ``parfor.InvalidArgumentError``."""
@@ -188,7 +191,7 @@ def set_num_threads(n):
 
 
 @contextlib.contextmanager
-def threads(n):
+def threads(n: int) -> Iterator[int]:
     """``with parfor.threads(n): ...`` runs the block with the default team size
     ``n`` and then restores the previous setting (made with :func:`set_num_threads`,
     or the environment's default). The setting is process-wide, like
@@ -319,7 +322,15 @@ class _PythonBody:
             return 1
 
 
-def parallel_for(n, body, ctx=None, *, num_threads=None, schedule=None, chunk=None):
+def parallel_for(
+    n: int,
+    body: Union[Callable[[Any, int, int], Optional[int]], Any],
+    ctx: Any = None,
+    *,
+    num_threads: Optional[int] = None,
+    schedule: Union[str, int, None] = None,
+    chunk: Optional[int] = None,
+) -> None:
     """Runs ``body`` over disjoint sub-ranges ``[begin, end)`` covering
     ``[0, n)``, on the parfor team (the calling thread takes part).
 

@@ -18,6 +18,8 @@ integer sums and products are computed modulo 2^64 and cast, which wraps exactly
 numpy's accumulation in the narrower type does; float ones in float64 and rounded.
 """
 
+from __future__ import annotations
+
 import builtins
 import functools
 import math
@@ -28,6 +30,8 @@ import cffi
 import numpy as np
 
 from . import _errors
+from typing import Any, Optional, Tuple, Union
+
 from ._errors import MisalignedError, error_for
 from ._ffi import ALL_AXES, DECLARATIONS_SOURCE, MAX_DIMS, MOMENTS_SKIP_NAN, DType, Op, ffi, lib, options
 
@@ -36,6 +40,15 @@ try:  # numpy >= 2.0
 except ImportError:  # numpy 1.x
     from numpy.core.multiarray import normalize_axis_index
     from numpy.core.numeric import normalize_axis_tuple
+
+#: An axis argument: None (all axes), an int, or a tuple of ints.
+Axis = Optional[Union[int, Tuple[int, ...]]]
+#: What numpy.dtype() accepts.
+DTypeLike = Any
+#: A numpy array or any object with the buffer protocol.
+ArrayLike = Any
+#: A numpy scalar (full reduction) or an ndarray (axis reduction, or ``out``).
+Result = Any
 
 __all__ = [
     "sum",
@@ -412,7 +425,16 @@ def _sum_like(x, axis, dtype, out, keepdims, num_threads, op, name, what, np_fn,
 
 
 @_public
-def sum(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None, exact=False):  # noqa: A001
+def sum(  # noqa: A001
+    x: ArrayLike,
+    axis: Axis = None,
+    dtype: DTypeLike = None,
+    out: Optional[np.ndarray] = None,
+    keepdims: bool = False,
+    *,
+    num_threads: Optional[int] = None,
+    exact: bool = False,
+) -> Result:
     """Sum of array elements over the given axes, as :func:`numpy.sum`.
 
     Integers accumulate as numpy's do (bool and int8..int32 in int64, uint8..uint32
@@ -431,7 +453,15 @@ def sum(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None,
 
 
 @_public
-def prod(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None):
+def prod(
+    x: ArrayLike,
+    axis: Axis = None,
+    dtype: DTypeLike = None,
+    out: Optional[np.ndarray] = None,
+    keepdims: bool = False,
+    *,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Product of array elements over the given axes, as :func:`numpy.prod`."""
     return _sum_like(
         x, axis, dtype, out, keepdims, num_threads, _PROD, "multiply", "parfor.prod() argument x", np.prod
@@ -439,7 +469,15 @@ def prod(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None
 
 
 @_public
-def nansum(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None):
+def nansum(
+    x: ArrayLike,
+    axis: Axis = None,
+    dtype: DTypeLike = None,
+    out: Optional[np.ndarray] = None,
+    keepdims: bool = False,
+    *,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Sum treating NaN as zero, as :func:`numpy.nansum` (all-NaN slices give 0)."""
     return _sum_like(
         x, axis, dtype, out, keepdims, num_threads, _NAN_SUM, "add", "parfor.nansum() argument x", np.nansum
@@ -479,20 +517,41 @@ def _extreme(x, axis, out, keepdims, num_threads, op, name, what, nan_warning=Fa
 
 
 @_public
-def min(x, axis=None, out=None, keepdims=False, *, num_threads=None):  # noqa: A001
+def min(  # noqa: A001
+    x: ArrayLike,
+    axis: Axis = None,
+    out: Optional[np.ndarray] = None,
+    keepdims: bool = False,
+    *,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Minimum over the given axes, as :func:`numpy.min` (NaN propagates; an empty
     slice is ValueError)."""
     return _extreme(x, axis, out, keepdims, num_threads, _MIN, "minimum", "parfor.min() argument x")
 
 
 @_public
-def max(x, axis=None, out=None, keepdims=False, *, num_threads=None):  # noqa: A001
+def max(  # noqa: A001
+    x: ArrayLike,
+    axis: Axis = None,
+    out: Optional[np.ndarray] = None,
+    keepdims: bool = False,
+    *,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Maximum over the given axes, as :func:`numpy.max`."""
     return _extreme(x, axis, out, keepdims, num_threads, _MAX, "maximum", "parfor.max() argument x")
 
 
 @_public
-def nanmin(x, axis=None, out=None, keepdims=False, *, num_threads=None):
+def nanmin(
+    x: ArrayLike,
+    axis: Axis = None,
+    out: Optional[np.ndarray] = None,
+    keepdims: bool = False,
+    *,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Minimum ignoring NaN, as :func:`numpy.nanmin`: an all-NaN slice gives NaN
     with a RuntimeWarning."""
     return _extreme(
@@ -501,7 +560,14 @@ def nanmin(x, axis=None, out=None, keepdims=False, *, num_threads=None):
 
 
 @_public
-def nanmax(x, axis=None, out=None, keepdims=False, *, num_threads=None):
+def nanmax(
+    x: ArrayLike,
+    axis: Axis = None,
+    out: Optional[np.ndarray] = None,
+    keepdims: bool = False,
+    *,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Maximum ignoring NaN, as :func:`numpy.nanmax`."""
     return _extreme(
         x, axis, out, keepdims, num_threads, _NAN_MAX, "fmax", "parfor.nanmax() argument x", True
@@ -519,20 +585,36 @@ def _logical(x, axis, out, keepdims, num_threads, op, what):
 
 
 @_public
-def any(x, axis=None, out=None, keepdims=False, *, num_threads=None):  # noqa: A001
+def any(  # noqa: A001
+    x: ArrayLike,
+    axis: Axis = None,
+    out: Optional[np.ndarray] = None,
+    keepdims: bool = False,
+    *,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Whether any element over the given axes is nonzero (NaN counts), as
     :func:`numpy.any`."""
     return _logical(x, axis, out, keepdims, num_threads, _LOGICAL_OR, "parfor.any() argument x")
 
 
 @_public
-def all(x, axis=None, out=None, keepdims=False, *, num_threads=None):  # noqa: A001
+def all(  # noqa: A001
+    x: ArrayLike,
+    axis: Axis = None,
+    out: Optional[np.ndarray] = None,
+    keepdims: bool = False,
+    *,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Whether every element over the given axes is nonzero, as :func:`numpy.all`."""
     return _logical(x, axis, out, keepdims, num_threads, _LOGICAL_AND, "parfor.all() argument x")
 
 
 @_public
-def count_nonzero(x, axis=None, *, keepdims=False, num_threads=None):
+def count_nonzero(
+    x: ArrayLike, axis: Axis = None, *, keepdims: bool = False, num_threads: Optional[int] = None
+) -> Union[int, np.ndarray]:
     """Number of nonzero elements over the given axes, as
     :func:`numpy.count_nonzero`: a Python int for ``axis=None`` without keepdims,
     else an int64 (intp) array.
@@ -610,20 +692,41 @@ def _arg(x, axis, out, keepdims, num_threads, op, name, what):
 
 
 @_public
-def argmin(x, axis=None, out=None, *, keepdims=False, num_threads=None):
+def argmin(
+    x: ArrayLike,
+    axis: Optional[int] = None,
+    out: Optional[np.ndarray] = None,
+    *,
+    keepdims: bool = False,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Index of the first minimum (flat, in C order, for ``axis=None``), as
     :func:`numpy.argmin`; a NaN is the minimum."""
     return _arg(x, axis, out, keepdims, num_threads, _MIN, "argmin", "parfor.argmin() argument x")
 
 
 @_public
-def argmax(x, axis=None, out=None, *, keepdims=False, num_threads=None):
+def argmax(
+    x: ArrayLike,
+    axis: Optional[int] = None,
+    out: Optional[np.ndarray] = None,
+    *,
+    keepdims: bool = False,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Index of the first maximum, as :func:`numpy.argmax`."""
     return _arg(x, axis, out, keepdims, num_threads, _MAX, "argmax", "parfor.argmax() argument x")
 
 
 @_public
-def nanargmin(x, axis=None, out=None, *, keepdims=False, num_threads=None):
+def nanargmin(
+    x: ArrayLike,
+    axis: Optional[int] = None,
+    out: Optional[np.ndarray] = None,
+    *,
+    keepdims: bool = False,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Index of the first minimum ignoring NaN, as :func:`numpy.nanargmin`: an
     all-NaN slice is ValueError."""
     return _arg(
@@ -632,7 +735,14 @@ def nanargmin(x, axis=None, out=None, *, keepdims=False, num_threads=None):
 
 
 @_public
-def nanargmax(x, axis=None, out=None, *, keepdims=False, num_threads=None):
+def nanargmax(
+    x: ArrayLike,
+    axis: Optional[int] = None,
+    out: Optional[np.ndarray] = None,
+    *,
+    keepdims: bool = False,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Index of the first maximum ignoring NaN, as :func:`numpy.nanargmax`."""
     return _arg(
         x, axis, out, keepdims, num_threads, _NAN_MAX, "argmax", "parfor.nanargmax() argument x"
@@ -708,7 +818,15 @@ def _moments(x, axis, dtype, out, ddof, keepdims, num_threads, skip_nan, kind, w
 
 
 @_public
-def mean(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None):
+def mean(
+    x: ArrayLike,
+    axis: Axis = None,
+    dtype: DTypeLike = None,
+    out: Optional[np.ndarray] = None,
+    keepdims: bool = False,
+    *,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Arithmetic mean over the given axes, as :func:`numpy.mean` (float64 for
     integer input, the input's float type otherwise; an empty slice gives NaN with a
     RuntimeWarning)."""
@@ -716,32 +834,76 @@ def mean(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None
 
 
 @_public
-def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, num_threads=None):
+def var(
+    x: ArrayLike,
+    axis: Axis = None,
+    dtype: DTypeLike = None,
+    out: Optional[np.ndarray] = None,
+    ddof: int = 0,
+    keepdims: bool = False,
+    *,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Variance (centred second moment over ``n - ddof``), as :func:`numpy.var`,
     from one pass of the library."""
     return _moments(x, axis, dtype, out, ddof, keepdims, num_threads, False, "var", "parfor.var() argument x")
 
 
 @_public
-def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, num_threads=None):
+def std(
+    x: ArrayLike,
+    axis: Axis = None,
+    dtype: DTypeLike = None,
+    out: Optional[np.ndarray] = None,
+    ddof: int = 0,
+    keepdims: bool = False,
+    *,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Standard deviation, as :func:`numpy.std`."""
     return _moments(x, axis, dtype, out, ddof, keepdims, num_threads, False, "std", "parfor.std() argument x")
 
 
 @_public
-def nanmean(x, axis=None, dtype=None, out=None, keepdims=False, *, num_threads=None):
+def nanmean(
+    x: ArrayLike,
+    axis: Axis = None,
+    dtype: DTypeLike = None,
+    out: Optional[np.ndarray] = None,
+    keepdims: bool = False,
+    *,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Mean ignoring NaN, as :func:`numpy.nanmean` (an all-NaN slice gives NaN with a
     RuntimeWarning)."""
     return _moments(x, axis, dtype, out, 0, keepdims, num_threads, True, "mean", "parfor.nanmean() argument x")
 
 
 @_public
-def nanvar(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, num_threads=None):
+def nanvar(
+    x: ArrayLike,
+    axis: Axis = None,
+    dtype: DTypeLike = None,
+    out: Optional[np.ndarray] = None,
+    ddof: int = 0,
+    keepdims: bool = False,
+    *,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Variance ignoring NaN, as :func:`numpy.nanvar`."""
     return _moments(x, axis, dtype, out, ddof, keepdims, num_threads, True, "var", "parfor.nanvar() argument x")
 
 
 @_public
-def nanstd(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, num_threads=None):
+def nanstd(
+    x: ArrayLike,
+    axis: Axis = None,
+    dtype: DTypeLike = None,
+    out: Optional[np.ndarray] = None,
+    ddof: int = 0,
+    keepdims: bool = False,
+    *,
+    num_threads: Optional[int] = None,
+) -> Result:
     """Standard deviation ignoring NaN, as :func:`numpy.nanstd`."""
     return _moments(x, axis, dtype, out, ddof, keepdims, num_threads, True, "std", "parfor.nanstd() argument x")
