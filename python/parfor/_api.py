@@ -118,6 +118,8 @@ _NP_NAMES = {
 
 #: numpy's scalar type of each dtype code.
 _NP_SCALAR = {code: np.dtype(name).type for code, name in _NP_NAMES.items()}
+#: numpy dtype -> dtype code, for dot's hot path.
+_DOT_CODES = {np.dtype(name): code for code, name in _NP_NAMES.items()}
 
 
 def dot(a: Any, b: Any, exact: bool = False, *, num_threads: Optional[int] = None) -> np.generic:
@@ -126,6 +128,24 @@ def dot(a: Any, b: Any, exact: bool = False, *, num_threads: Optional[int] = Non
     integers wrap). Both must have the same element type and length and be
     contiguous. N-d input is ValueError (use numpy.dot for matrix products).
     ``exact=True`` (float32/float64) gives the correctly rounded exact dot product."""
+    if (
+        type(a) is np.ndarray
+        and type(b) is np.ndarray
+        and a.ndim == 1
+        and b.ndim == 1
+        and a.dtype == b.dtype
+        and a.size == b.size
+        and a.size
+    ):
+        code = _DOT_CODES.get(a.dtype)
+        if code is not None and a.flags.c_contiguous and b.flags.c_contiguous:
+            # The hot path: two contiguous vectors, pinned by ffi.from_buffer.
+            out = ffi.new(_SLOT[code])
+            fn = _parfor_dot_exact if exact else _parfor_dot
+            status = fn(ffi.from_buffer(a), ffi.from_buffer(b), a.size, code, options(num_threads), out)
+            if status:
+                raise error_for(status)
+            return _NP_SCALAR[code](out[0])
     a = _one_d(a, "parfor.dot() argument a")
     b = _one_d(b, "parfor.dot() argument b")
     return _dot(a, b, exact, num_threads)

@@ -212,34 +212,51 @@ def _misaligned(a, what):
     )
 
 
-def _describe(a, code, keep, drop=()):
-    """A ``parfor_array *`` for ndarray ``a`` read as dtype ``code``; the cdata it
-    references are appended to ``keep``. Axes in ``drop`` (of length 1) are left out,
-    for an ``out`` given with keepdims."""
-    if a.flags.c_contiguous:
-        data = ffi.from_buffer(a, require_writable=False)
-        keep.append(data)
-    else:
-        data = ffi.cast("void *", a.__array_interface__["data"][0])
-    shape = a.shape
-    strides = a.strides
-    if drop:
-        shape = [n for k, n in enumerate(shape) if k not in drop]
-        strides = [s for k, s in enumerate(strides) if k not in drop]
-    c_shape = ffi.new("size_t[]", shape) if shape else ffi.NULL
-    c_strides = ffi.new("ptrdiff_t[]", strides) if shape else ffi.NULL
-    keep.append(c_shape)
-    keep.append(c_strides)
+_SIZES = ffi.typeof("size_t[]")
+_STRIDES = ffi.typeof("ptrdiff_t[]")
+_VOID_P = ffi.typeof("void *")
+_array_type = None  # ffi.typeof("parfor_array *"), on first use
+
+
+def _parfor_array_type():
+    global _array_type
     try:
-        desc = ffi.new(
-            "parfor_array *",
-            {"data": data, "dtype": code, "ndim": len(shape), "shape": c_shape, "strides": c_strides},
-        )
+        _array_type = ffi.typeof("parfor_array *")
     except cffi.CDefError:
         raise ImportError(
             f"the parfor declarations ({DECLARATIONS_SOURCE}) have no parfor_array: the "
             f"library and its header are older than this package; rebuild them"
         ) from None
+    return _array_type
+
+
+def _describe(a, code, keep, drop=()):
+    """A ``parfor_array *`` for ndarray ``a`` read as dtype ``code``; the cdata it
+    references are appended to ``keep``. Axes in ``drop`` (of length 1) are left out,
+    for an ``out`` given with keepdims. The data pointer is the address of element
+    (0, ..., 0): ``ffi.from_buffer`` for a C-contiguous array (which pins it),
+    numpy's ``__array_interface__`` otherwise (the caller holds ``a``)."""
+    if a.flags.c_contiguous:
+        data = ffi.from_buffer(a, require_writable=False)
+        keep.append(data)
+    else:
+        data = ffi.cast(_VOID_P, a.__array_interface__["data"][0])
+    shape = a.shape
+    strides = a.strides
+    if drop:
+        shape = [n for k, n in enumerate(shape) if k not in drop]
+        strides = [s for k, s in enumerate(strides) if k not in drop]
+    if shape:
+        c_shape = ffi.new(_SIZES, shape)
+        c_strides = ffi.new(_STRIDES, strides)
+        keep.append(c_shape)
+        keep.append(c_strides)
+    else:
+        c_shape = c_strides = ffi.NULL
+    desc = ffi.new(
+        _array_type or _parfor_array_type(),
+        {"data": data, "dtype": code, "ndim": len(shape), "shape": c_shape, "strides": c_strides},
+    )
     keep.append(desc)
     return desc
 
@@ -393,6 +410,9 @@ def _sum_like(x, axis, dtype, out, keepdims, num_threads, op, name, what, np_fn,
             raise TypeError(f"{what}: exact=True sums float32 or float64, not {in_dt}")
         op = _SUM_EXACT
     # The accumulator the library computes in, and what the result is cast to.
+    if kind == "b" and op == _NAN_SUM and in_dt.kind == "f":
+        # numpy drops the NaNs before or-ing; LOGICAL_OR would count them as true.
+        return np_fn(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
     if kind == "b":
         # numpy adds bools as logical or and multiplies them as logical and.
         op = _LOGICAL_OR if op in (_SUM, _NAN_SUM) else _LOGICAL_AND
@@ -623,7 +643,7 @@ def count_nonzero(
     numpy (one bool temporary), as no C operator counts."""
     a = _as_array(x, "parfor.count_nonzero() argument x")
     if a.dtype != _BOOL:
-        a = np.not_equal(a, 0)
+        a = np.asarray(np.not_equal(a, 0))
     axes, mask = _axes(a, axis)
     shape, kept_shape = _shapes(a, axes)
     res = _run_reduce(
