@@ -425,7 +425,9 @@ def _sum_like(x, axis, dtype, out, keepdims, num_threads, op, name, what, np_fn,
                 a = a.astype(result)
             in_dt = result
         if in_dt.kind == "b":
-            acc = _I64 if kind == "i" else _U64
+            # bool goes to C as uint8, whose wide accumulator is uint64; the count
+            # is then cast (exactly, or modulo 2^k as numpy's narrower types wrap).
+            acc = _U64
         else:
             # Integer sums and products modulo 2^64, cast after: the same residue as
             # numpy's accumulation in any integer type of 2^k, k <= 64.

@@ -72,10 +72,50 @@ def _axes(mask, ndim):
     return tuple(k for k in range(ndim) if mask >> k & 1)
 
 
+_INVALID = int(parfor.Status.PARFOR_ERR_INVALID_ARGUMENT)
+
+
+def _contract_error(what):
+    """A call the C contract refuses: the model fails the test at once, so that the
+    package's plumbing cannot rely on anything the library will not accept."""
+    raise AssertionError(f"the package made a call the C contract refuses: {what}")
+
+
+def _check_shapes(xv, axes, ov, mask):
+    if mask >> xv.ndim and mask != _ALL:
+        _contract_error(f"axes mask {mask:#x} names an axis >= ndim {xv.ndim}")
+    want = tuple(n for k, n in enumerate(xv.shape) if k not in axes)
+    if ov.shape != want:
+        _contract_error(f"out shape {ov.shape}, expected {want}")
+    if np.shares_memory(xv, ov):
+        _contract_error("out overlaps x")
+
+
+def _accumulator_allowed(op, x_dtype, acc):
+    """issue 12: SUM, PROD, NAN_SUM, SUM_EXACT: the input's type, int64 for signed,
+    uint64 for unsigned input, float64 for any; others the input's type (LOGICAL_*
+    also uint8)."""
+    if op in (Op.SUM, Op.PROD, Op.NAN_SUM, Op.SUM_EXACT):
+        if op == Op.SUM_EXACT and x_dtype.kind != "f":
+            return False
+        return (
+            acc == x_dtype
+            or acc == np.float64
+            or (acc == np.int64 and x_dtype.kind == "i")
+            or (acc == np.uint64 and x_dtype.kind == "u")
+        )
+    if op in (Op.LOGICAL_AND, Op.LOGICAL_OR):
+        return acc == x_dtype or acc == np.uint8
+    return acc == x_dtype
+
+
 def reduce_array(x, mask, op, _opts, out):
     xv, ov = view(x), view(out)
     axes = _axes(mask, xv.ndim)
     acc = ov.dtype
+    _check_shapes(xv, axes, ov, mask)
+    if not _accumulator_allowed(op, xv.dtype, acc):
+        _contract_error(f"op {op} with input {xv.dtype} and accumulator {acc}")
     if op in (Op.MIN, Op.MAX, Op.NAN_MIN, Op.NAN_MAX) and any(xv.shape[k] == 0 for k in axes):
         return _EMPTY
     with np.errstate(all="ignore"):
@@ -107,6 +147,13 @@ def reduce_array(x, mask, op, _opts, out):
 
 def argreduce_array(x, axis, op, _opts, out):
     xv, ov = view(x), view(out)
+    if ov.dtype not in (np.int64, np.uint64):
+        _contract_error(f"argreduce out dtype {ov.dtype}")
+    if axis == _ALL:
+        if ov.ndim != 0:
+            _contract_error("a flat argreduce writes a 0-d out")
+    else:
+        _check_shapes(xv, (axis,), ov, 1 << axis)
     fn = {Op.MIN: np.argmin, Op.MAX: np.argmax, Op.NAN_MIN: np.nanargmin, Op.NAN_MAX: np.nanargmax}[op]
     try:
         r = fn(xv) if axis == _ALL else fn(xv, axis=axis)
@@ -119,6 +166,14 @@ def argreduce_array(x, axis, op, _opts, out):
 def moments_array(x, mask, flags, _opts, count, mean, m2):
     xv = view(x).astype(np.float64)
     axes = _axes(mask, xv.ndim)
+    mv = view(mean)
+    if mv.dtype not in (np.float32, np.float64):
+        _contract_error(f"moments mean dtype {mv.dtype}")
+    _check_shapes(view(x), axes, mv, mask)
+    if count != ffi.NULL and (view(count).dtype != np.uint64 or view(count).shape != mv.shape):
+        _contract_error("moments count must be uint64 of mean's shape")
+    if m2 != ffi.NULL and (view(m2).dtype != mv.dtype or view(m2).shape != mv.shape):
+        _contract_error("moments m2 must have mean's dtype and shape")
     keep = ~np.isnan(xv) if flags & 1 else np.ones(xv.shape, bool)
     with np.errstate(all="ignore"):
         n = keep.sum(axis=axes)
