@@ -354,21 +354,36 @@ def _run_reduce(a, axes, mask, op, acc, out, keepdims, kept_shape, num_threads, 
 # --- sum, prod, nansum ---------------------------------------------------------------
 
 
-# float32/float64 -> (dtype code, C type of the result slot, numpy scalar type).
+# dtype -> (dtype code, C type of the result slot, numpy scalar type), for the 1-D
+# hot path. _FLAT_SUM: the dtypes whose numpy sum/prod has the element type itself.
 _FLAT = {
-    _F32: (_F32_CODE, "float *", np.float32),
-    _F64: (_F64_CODE, "double *", np.float64),
+    dt: (_CODE[dt], _SLOT_CTYPE + " *", dt.type)
+    for dt, _SLOT_CTYPE in (
+        (_F32, "float"),
+        (_F64, "double"),
+        (np.dtype(np.int8), "int8_t"),
+        (np.dtype(np.int16), "int16_t"),
+        (np.dtype(np.int32), "int32_t"),
+        (_I64, "int64_t"),
+        (_U8, "uint8_t"),
+        (np.dtype(np.uint16), "uint16_t"),
+        (np.dtype(np.uint32), "uint32_t"),
+        (_U64, "uint64_t"),
+    )
 }
+_FLAT_SUM = {dt: _FLAT[dt] for dt in (_F32, _F64, _I64, _U64)}
+# The NaN operators in the 1-D parfor_reduce once the header has them.
+_HAVE_NAN_OPS = hasattr(Op, "NAN_SUM")
 
 
-def _flat(x, op, num_threads):
-    """The full reduction of a C-contiguous float array through the 1-D
-    ``parfor_reduce`` (equal to ``parfor_reduce_array`` of the same data, parfor.h),
-    or None when ``x`` is anything else: the hot path of small calls, which skips
-    building array descriptors."""
+def _flat(x, op, num_threads, table=_FLAT):
+    """The full reduction of a C-contiguous array through the 1-D ``parfor_reduce``
+    (equal to ``parfor_reduce_array`` of the same data, parfor.h), computed and
+    returned in the element type; None when ``x`` is anything else: the hot path of
+    small calls, which skips building array descriptors."""
     if type(x) is not np.ndarray:
         return None
-    flat = _FLAT.get(x.dtype)
+    flat = table.get(x.dtype)
     if flat is None:
         return None
     flags = x.flags
@@ -466,7 +481,7 @@ def sum(  # noqa: A001
     ``num_threads`` sets the team size of this call (default: the runtime's).
     """
     if axis is None and dtype is None and out is None and not keepdims and not exact:
-        r = _flat(x, _SUM, num_threads)
+        r = _flat(x, _SUM, num_threads, _FLAT_SUM)
         if r is not None:
             return r
     return _sum_like(
@@ -485,6 +500,10 @@ def prod(
     num_threads: Optional[int] = None,
 ) -> Result:
     """Product of array elements over the given axes, as :func:`numpy.prod`."""
+    if axis is None and dtype is None and out is None and not keepdims:
+        r = _flat(x, _PROD, num_threads, _FLAT_SUM)
+        if r is not None:
+            return r
     return _sum_like(
         x, axis, dtype, out, keepdims, num_threads, _PROD, "multiply", "parfor.prod() argument x", np.prod
     )
@@ -501,6 +520,10 @@ def nansum(
     num_threads: Optional[int] = None,
 ) -> Result:
     """Sum treating NaN as zero, as :func:`numpy.nansum` (all-NaN slices give 0)."""
+    if _HAVE_NAN_OPS and axis is None and dtype is None and out is None and not keepdims:
+        r = _flat(x, _NAN_SUM, num_threads, _FLAT_SUM)
+        if r is not None:
+            return r
     return _sum_like(
         x, axis, dtype, out, keepdims, num_threads, _NAN_SUM, "add", "parfor.nansum() argument x", np.nansum
     )
@@ -511,11 +534,14 @@ def nansum(
 
 def _extreme(x, axis, out, keepdims, num_threads, op, name, what, nan_warning=False):
     if (
-        axis is None and out is None and not keepdims and not nan_warning
+        axis is None and out is None and not keepdims
+        and (_HAVE_NAN_OPS or not nan_warning)
         and type(x) is np.ndarray and x.size
     ):
         r = _flat(x, op, num_threads)
         if r is not None:
+            if nan_warning and r != r:
+                warnings.warn("All-NaN slice encountered", RuntimeWarning, stacklevel=4)
             return r
     a = _as_array(x, what)
     axes, mask = _axes(a, axis)
@@ -534,7 +560,7 @@ def _extreme(x, axis, out, keepdims, num_threads, op, name, what, nan_warning=Fa
     if acc == _BOOL:
         res = res.view(_BOOL)
     if nan_warning and acc.kind == "f" and np.isnan(res).any():
-        warnings.warn("All-NaN slice encountered", RuntimeWarning, stacklevel=3)
+        warnings.warn("All-NaN slice encountered", RuntimeWarning, stacklevel=4)
     return _finish(res, axes, keepdims, kept_shape, out, None)
 
 
@@ -821,11 +847,11 @@ def _moments(x, axis, dtype, out, ddof, keepdims, num_threads, skip_nan, kind, w
         counts = np.asarray(math.prod(a.shape[k] for k in axes))
     if kind == "mean":
         if (counts == 0).any():
-            warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=3)
+            warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=4)
         res = mean_
     else:
         if (counts.astype(np.int64) - ddof <= 0).any():
-            warnings.warn("Degrees of freedom <= 0 for slice.", RuntimeWarning, stacklevel=3)
+            warnings.warn("Degrees of freedom <= 0 for slice.", RuntimeWarning, stacklevel=4)
         rcount = count.astype(np.int64) - ddof
         bad = rcount <= 0
         rcount = np.maximum(rcount, 0)
