@@ -162,37 +162,71 @@ class RandomViews(unittest.TestCase, Checks):
             dtype = dtypes[int(rng.integers(0, len(dtypes)))]
             x = random_view(rng, dtype, nan_fraction if dtype in FLOATS else 0.0)
             name = functions[int(rng.integers(0, len(functions)))]
-            p_fn, n_fn = getattr(parfor, name), getattr(np, name)
             arg = name.startswith(("arg", "nanarg"))
             axis = random_axis(rng, x.ndim, tuple_ok=not arg)
             kwargs = {"axis": axis, "keepdims": bool(rng.random() < 0.5)}
             if name in ("var", "std", "nanvar", "nanstd"):
                 kwargs["ddof"] = int(rng.integers(0, 3))
             what = f"case {case}: {name}({x.dtype}{x.shape} strides {x.strides}, {kwargs})"
-            got, want = call(p_fn, x, **kwargs), call(n_fn, x, **kwargs)
-            if not self.assertSameAsNumpy(got, want, what):
-                continue
-            got, want = got[0], want[0]
-            result_kind = np.asarray(want).dtype.kind
-            if result_kind in "biu" or name in ("min", "max", "nanmin", "nanmax") or arg:
-                self.assertExact(got, want, what)
-            elif name in ("sum", "nansum", "prod"):
-                self.assertNanPlacement(got, want, what)
-                if name != "prod" and x.dtype.kind == "f":
-                    self.assertSumWithinBound(got, x, axis, kwargs["keepdims"], name == "nansum", what)
-                else:
-                    # A float product may be computed in wider lanes than numpy's
-                    # (partial products then neither underflow nor overflow): either
-                    # numpy's answer or the float64 one rounded.
-                    with np.errstate(all="ignore"):
-                        wide = np.asarray(np.prod(x.astype(np.float64), axis=axis, keepdims=kwargs["keepdims"])).astype(x.dtype)
-                    rtol = 1e-5 if x.dtype == np.float32 else 1e-12
-                    if not np.allclose(got, wide, rtol=rtol, atol=0, equal_nan=True):
-                        np.testing.assert_allclose(got, want, rtol=rtol, err_msg=what)
+            self.check_case(x, name, kwargs, what)
+
+    def check_case(self, x, name, kwargs, what):
+        p_fn, n_fn = getattr(parfor, name), getattr(np, name)
+        arg = name.startswith(("arg", "nanarg"))
+        axis = kwargs.get("axis")
+        got, want = call(p_fn, x, **kwargs), call(n_fn, x, **kwargs)
+        if not self.assertSameAsNumpy(got, want, what):
+            return
+        got, want = got[0], want[0]
+        result_kind = np.asarray(want).dtype.kind
+        if result_kind in "biu" or name in ("min", "max", "nanmin", "nanmax") or arg:
+            self.assertExact(got, want, what)
+        elif name in ("sum", "nansum", "prod"):
+            self.assertNanPlacement(got, want, what)
+            if name != "prod" and x.dtype.kind == "f":
+                self.assertSumWithinBound(got, x, axis, kwargs["keepdims"], name == "nansum", what)
             else:
-                self.assertNanPlacement(got, want, what)
-                rtol = 1e-3 if np.asarray(want).dtype == np.float32 else 1e-9
-                np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * 1e-3, equal_nan=True, err_msg=what)
+                # A float product may be computed in wider lanes than numpy's
+                # (partial products then neither underflow nor overflow): either
+                # numpy's answer or the float64 one rounded.
+                with np.errstate(all="ignore"):
+                    wide = np.asarray(np.prod(x.astype(np.float64), axis=axis, keepdims=kwargs["keepdims"])).astype(x.dtype)
+                rtol = 1e-5 if x.dtype == np.float32 else 1e-12
+                if not np.allclose(got, wide, rtol=rtol, atol=0, equal_nan=True):
+                    np.testing.assert_allclose(got, want, rtol=rtol, err_msg=what)
+        else:
+            self.assertNanPlacement(got, want, what)
+            rtol = 1e-3 if np.asarray(want).dtype == np.float32 else 1e-9
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * 1e-3, equal_nan=True, err_msg=what)
+
+    def test_every_dtype_function_axes_keepdims(self):
+        # The full product on a fixed 3-D view (negative, strided and transposed axes,
+        # NaNs in the floats): every axis tuple, both keepdims.
+        rng = np.random.default_rng(10)
+        functions = [
+            "sum", "prod", "min", "max", "any", "all", "mean", "var", "std", "nansum", "nanmin",
+            "nanmax", "nanmean", "nanvar", "nanstd", "argmin", "argmax", "nanargmin", "nanargmax",
+        ]
+        axes = [None, 0, 1, 2, -1, (), (0,), (0, 1), (0, 2), (1, 2), (2, 0, 1)]
+        for dtype in DTYPES:
+            base = random_values(rng, dtype, (5, 8, 3), 0.15 if dtype in FLOATS else 0.0)
+            x = base[::-2, 1::3, :].transpose(2, 0, 1)  # shape (3, 3, 3), mixed strides
+            for name in functions:
+                arg = name.startswith(("arg", "nanarg"))
+                for axis in axes:
+                    if arg and not (axis is None or isinstance(axis, int)):
+                        continue
+                    for keepdims in (False, True):
+                        kwargs = {"axis": axis, "keepdims": keepdims}
+                        self.check_case(x, name, kwargs, f"{name}({x.dtype}, {kwargs})")
+        for axis in axes:
+            x = random_values(rng, np.int16, (3, 4, 2))[:, ::-1]
+            for keepdims in (False, True):
+                want = call(np.count_nonzero, x, axis=axis, keepdims=keepdims)
+                got = call(parfor.count_nonzero, x, axis=axis, keepdims=keepdims)
+                what = f"count_nonzero(axis={axis}, keepdims={keepdims})"
+                if self.assertSameAsNumpy(got, want, what):
+                    self.assertExact(got[0], want[0], what)
 
     def test_sum_prod_any_all_count(self):
         self.run_cases(["sum", "prod", "any", "all"], 1)
