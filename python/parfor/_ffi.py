@@ -221,7 +221,8 @@ def options(num_threads=None, schedule=None, chunk=None):
     """
     if num_threads is None and schedule is None and chunk is None:
         return ffi.NULL
-    key = (num_threads, schedule, chunk)
+    # The types too: True == 1 (and hashes alike) but is refused.
+    key = (num_threads, schedule, chunk, type(num_threads), type(schedule), type(chunk))
     opts = _options_cache.get(key)
     if opts is not None:
         return opts

@@ -109,7 +109,15 @@ def _accumulator_allowed(op, x_dtype, acc):
     return acc == x_dtype
 
 
+def _bad_options(opts):
+    """The library's options check (parfor.h: num_threads at most
+    PARFOR_MAX_THREADS)."""
+    return opts != ffi.NULL and opts.num_threads > parfor.MAX_THREADS
+
+
 def reduce_array(x, mask, op, _opts, out):
+    if _bad_options(_opts):
+        return _INVALID
     xv, ov = view(x), view(out)
     axes = _axes(mask, xv.ndim)
     acc = ov.dtype
@@ -146,6 +154,8 @@ def reduce_array(x, mask, op, _opts, out):
 
 
 def argreduce_array(x, axis, op, _opts, out):
+    if _bad_options(_opts):
+        return _INVALID
     xv, ov = view(x), view(out)
     if ov.dtype not in (np.int64, np.uint64):
         _contract_error(f"argreduce out dtype {ov.dtype}")
@@ -164,6 +174,8 @@ def argreduce_array(x, axis, op, _opts, out):
 
 
 def moments_array(x, mask, flags, _opts, count, mean, m2):
+    if _bad_options(_opts):
+        return _INVALID
     xv = view(x).astype(np.float64)
     axes = _axes(mask, xv.ndim)
     mv = view(mean)

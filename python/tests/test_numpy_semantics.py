@@ -493,6 +493,20 @@ class NumpyRules(unittest.TestCase):
             parfor.sum(x, num_threads=parfor.MAX_THREADS + 1)
         with self.assertRaises(ValueError):
             parfor.mean(x, num_threads=-1)
+        # Every function takes it, with the same result for every team size.
+        y = x.copy()
+        y[::7, ::5] = np.nan
+        for name in parfor._reductions.__all__:
+            for axis in (None, 1):
+                with self.subTest(name=name, axis=axis):
+                    fn = getattr(parfor, name)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        ref = np.asarray(fn(y, axis=axis))
+                        for n in (1, 2, 3):
+                            np.testing.assert_array_equal(np.asarray(fn(y, axis=axis, num_threads=n)), ref)
+                    with self.assertRaises(parfor.InvalidArgumentError):
+                        fn(y, axis=axis, num_threads=parfor.MAX_THREADS + 1)
 
     @unittest.skipIf(_nd_model.ACTIVE, "a property of the library's fixed partition, not of the numpy model")
     def test_layouts_give_the_same_bits(self):
