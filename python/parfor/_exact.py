@@ -3,7 +3,10 @@ be extended, merged in any order, serialised to bytes and sent to another proces
 (for example with MPI), and rounded at the end, always with the result of one exact
 sum of all the values (the correctly rounded sum, as ``math.fsum``)."""
 
+from __future__ import annotations
+
 import threading
+from typing import Any
 
 from . import _buffer
 from ._errors import check, error_for
@@ -41,7 +44,7 @@ class ExactSum:
     #: Size of the state in bytes (``sizeof(parfor_exact_state)``).
     nbytes = ffi.sizeof("parfor_exact_state")
 
-    def __init__(self, values=None):
+    def __init__(self, values: Any = None) -> None:
         """An empty sum; ``values`` (a buffer of float32 or float64) is added first."""
         self._state = ffi.new("parfor_exact_state *")
         self._lock = threading.Lock()
@@ -49,7 +52,7 @@ class ExactSum:
         if values is not None:
             self.add(values)
 
-    def add(self, values):
+    def add(self, values: Any) -> None:
         """Adds every element of ``values`` (a buffer of float32 or float64), exactly."""
         address, length, dtype, _keep = _buffer.pin(values, "ExactSum.add() argument values")
         with self._lock:
@@ -60,7 +63,7 @@ class ExactSum:
             _keep = None  # unpin before the traceback takes this frame
             raise error_for(code)
 
-    def add_dot(self, a, b):
+    def add_dot(self, a: Any, b: Any) -> None:
         """Adds the products ``a[i] * b[i]`` (float32 or float64, same type and
         length); exact under the conditions of ``parfor_exact_accumulate_dot``."""
         address_a, address_b, length, dtype, _keep = _buffer.pin_pair(
@@ -74,7 +77,7 @@ class ExactSum:
             _keep = None  # unpin before the traceback takes this frame
             raise error_for(code)
 
-    def merge(self, other):
+    def merge(self, other: ExactSum) -> None:
         """Adds the sum held by ``other`` (an ExactSum) to this one, exactly."""
         if not isinstance(other, ExactSum):
             raise TypeError(
@@ -91,7 +94,7 @@ class ExactSum:
         with self._lock:
             check(lib.parfor_exact_merge, self._state, theirs)
 
-    def result(self, dtype="float64"):
+    def result(self, dtype: Any = "float64") -> float:
         """The sum, correctly rounded to ``dtype`` ("float64" or "float32"), as a
         Python float. Infinities, NaN and signed zeros as ``parfor_exact_result``."""
         code = _RESULT_DTYPES.get(dtype) if isinstance(dtype, str) else dtype
@@ -108,11 +111,11 @@ class ExactSum:
             copy[0] = self._state[0]
             return copy
 
-    def __bytes__(self):
+    def __bytes__(self) -> bytes:
         return ffi.buffer(self._snapshot())[:]
 
     @classmethod
-    def from_bytes(cls, data):
+    def from_bytes(cls, data: Any) -> ExactSum:
         """The ExactSum whose state is ``data`` (from ``bytes(state)``, possibly made
         in another process). A wrong length is ValueError; bytes that are not a valid
         state (corrupted, another layout version or byte order) are
@@ -132,16 +135,16 @@ class ExactSum:
         self._lock = threading.Lock()
         return self
 
-    def copy(self):
+    def copy(self) -> ExactSum:
         """An independent ExactSum holding the same sum."""
         return ExactSum.from_bytes(bytes(self))
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, ExactSum):
             return NotImplemented
         return bytes(self) == bytes(other)
 
     __hash__ = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<parfor.ExactSum {self.result()!r}>"
