@@ -693,6 +693,12 @@ def _arg(x, axis, out, keepdims, num_threads, op, name, what):
     a = _as_array(x, what)
     if a.ndim > MAX_DIMS:
         raise ValueError(f"parfor reduces arrays of at most {MAX_DIMS} dimensions, not {a.ndim}")
+    if axis is not None and a.ndim == 0:
+        # numpy's argmin reads a 0-d array as 1-d here: axis 0 or -1, index 0.
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"'{type(axis).__name__}' object cannot be interpreted as an integer")
+        normalize_axis_index(int(axis), 1)
+        axis = None
     if axis is None:
         c_axis = ALL_AXES
         axes = tuple(range(a.ndim))
@@ -701,7 +707,7 @@ def _arg(x, axis, out, keepdims, num_threads, op, name, what):
     else:
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             raise TypeError(f"'{type(axis).__name__}' object cannot be interpreted as an integer")
-        c_axis = normalize_axis_index(int(axis), builtins.max(a.ndim, 1) if a.ndim else 0)
+        c_axis = normalize_axis_index(int(axis), a.ndim)
         axes = (c_axis,)
         if a.shape[c_axis] == 0:
             raise ValueError(f"attempt to get {name} of an empty sequence")

@@ -452,6 +452,11 @@ class NumpyRules(unittest.TestCase):
         self.assertEqual(parfor.sum(np.array(2.5)), 2.5)
         self.assertIs(type(parfor.sum(np.array(3, np.int8))), np.int64)
         self.assertEqual(parfor.argmax(np.array(7)), 0)
+        for fn in (parfor.argmin, parfor.nanargmax):
+            self.assertEqual(fn(np.array(7.0), axis=0), 0)
+            self.assertEqual(fn(np.array(7.0), axis=-1, keepdims=True), 0)
+            with self.assertRaises(np.exceptions.AxisError):
+                fn(np.array(7.0), axis=1)
         with self.assertRaises(np.exceptions.AxisError):
             parfor.sum(np.array(1.0), axis=0)
         with self.assertRaises(np.exceptions.AxisError):
