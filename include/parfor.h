@@ -7,6 +7,35 @@
 #include <stdint.h>
 
 /*
+ Most dimensions a view may have (numpy's limit since 2.0 is 64; 32 was its limit
+ before and is ample here).
+ */
+#define MAX_DIMS 32
+
+/*
+ `axes` value meaning every axis.
+ */
+#define ALL_AXES UINT64_MAX
+
+/*
+ With at least this many output elements per thread, outputs are shared out
+ rather than each output's blocks: every thread then gets whole slices, and no
+ partials cross threads. 4 keeps static shares within 25 % of each other.
+ */
+#define OUTPUTS_PER_THREAD 4
+
+/*
+ Flag of [`moments_array`]: skip NaNs (count, mean and m2 of the other elements).
+ */
+#define MOMENTS_SKIP_NAN 1
+
+
+
+
+
+
+
+/*
  Number of int64_t words in a parfor_exact_state.
  */
 #define PARFOR_EXACT_STATE_WORDS 69
@@ -16,6 +45,22 @@
  unit test checks it).
  */
 #define PARFOR_MAX_THREADS 1024
+
+/*
+ Lanes of the float sums: 32 f64 accumulators (8 AVX2 or 4 AVX-512 registers),
+ whatever the input type. Part of the bit contract (tests/golden.rs).
+ */
+#define SUM_LANES 32
+
+/*
+ Elements each lane adds in sequence within a group before the lanes are combined.
+ */
+#define SUM_CHAIN 8
+
+/*
+ Elements per group of the float sums: [`SUM_CHAIN`] chunks of [`SUM_LANES`].
+ */
+#define SUM_GROUP (SUM_LANES * SUM_CHAIN)
 
 /*
  Element type of a buffer.
@@ -68,8 +113,10 @@ typedef enum parfor_dtype {
  */
 typedef enum parfor_op {
   /*
-   Sum. Integers wrap (two's complement); floats are summed in a fixed tree, so the
-   result is bitwise identical for every team size and schedule. Empty: 0.
+   Sum. Integers wrap (two's complement); floats are accumulated in double (float
+   input rounded once at the end) in a fixed pairwise tree, so the result is
+   bitwise identical for every team size, schedule and memory layout, and its error
+   is within numpy's pairwise bound, 2 * ceil(log2 n) * u * sum |x_i|. Empty: 0.
    */
   PARFOR_SUM = 0,
   /*
@@ -109,6 +156,19 @@ typedef enum parfor_op {
    team size, schedule and process count. Empty: +0.0.
    */
   PARFOR_SUM_EXACT = 9,
+  /*
+   Sum skipping NaNs (integers: as PARFOR_SUM), accumulated as PARFOR_SUM. Empty: 0.
+   */
+  PARFOR_NAN_SUM = 10,
+  /*
+   Minimum skipping NaNs (integers: as PARFOR_MIN); a slice of NaNs only gives NaN
+   (its first one). Empty: PARFOR_ERR_EMPTY.
+   */
+  PARFOR_NAN_MIN = 11,
+  /*
+   Maximum skipping NaNs, as PARFOR_NAN_MIN. Empty: PARFOR_ERR_EMPTY.
+   */
+  PARFOR_NAN_MAX = 12,
 } parfor_op;
 
 /*
@@ -224,6 +284,35 @@ typedef int (*parfor_fold)(void *ctx, size_t begin, size_t end, void *acc);
  the identity as neutral element; it need not be commutative.
  */
 typedef void (*parfor_combine)(void *ctx, void *acc, const void *other);
+
+/*
+ A strided N-d array, as numpy describes one: element (i_0, ..., i_{ndim-1}) is at
+ data + sum(i_k * strides[k]) bytes. Strides may be negative or 0 (broadcast).
+ Every element address must be a multiple of the element size (checked from data
+ and strides, never by reading memory: PARFOR_ERR_MISALIGNED otherwise).
+ */
+typedef struct parfor_array {
+  /*
+   Address of element (0, ..., 0); never written when the array is an input.
+   */
+  void *data;
+  /*
+   Element type.
+   */
+  parfor_dtype dtype;
+  /*
+   0 ..= PARFOR_MAX_DIMS; 0 is one element.
+   */
+  size_t ndim;
+  /*
+   ndim extents; may be NULL when ndim == 0.
+   */
+  const size_t *shape;
+  /*
+   ndim strides in BYTES, any sign, 0 allowed (broadcast); may be NULL when ndim == 0.
+   */
+  const ptrdiff_t *strides;
+} parfor_array;
 
 /*
  A partial exact sum (see PARFOR_SUM_EXACT): it can be extended with
@@ -399,6 +488,77 @@ enum parfor_status parfor_set_num_threads(size_t n);
  calling thread is 0), like omp_get_thread_num. Outside: 0.
  */
 size_t parfor_thread_index(void);
+
+/*
+ Reduces x over the axes whose bit is set in `axes` (bit k: axis k;
+ PARFOR_ALL_AXES: all), computing and writing in out->dtype. out's shape is x's
+ shape without the reduced axes, in order (ndim 0 for a full reduction); any
+ strides. axes == 0 reduces nothing: each out element is its x element reduced
+ alone (x converted to out->dtype; NAN_SUM turns NaN into 0).
+
+ Accumulator (out->dtype): for SUM, PROD, NAN_SUM and SUM_EXACT the input's type,
+ PARFOR_I64 for a signed integer input, PARFOR_U64 for an unsigned one, or
+ PARFOR_F64 for any input; for LOGICAL_AND/OR the input's type or PARFOR_U8; for the
+ others the input's type. Integers wrap in the accumulator.
+
+ Reproducibility: each out element reduces its slice (the reduced axes in logical C
+ order) exactly as parfor_reduce reduces a contiguous buffer of those values: the
+ same fixed partition of the logical index range, the same lanes and combining
+ tree (non-contiguous blocks are first gathered in logical order). So results do
+ not depend on strides, memory order, team size or schedule, and parfor_reduce of a
+ contiguous buffer equals parfor_reduce_array of the same data bit for bit.
+
+ Errors, with nothing written: PARFOR_ERR_NULL_ARGUMENT (x, out, their data, shape
+ or strides with ndim > 0), PARFOR_ERR_INVALID_ARGUMENT (dtype, op, op not defined
+ for x's dtype, out->dtype not an accumulator (the message names both types), ndim
+ > PARFOR_MAX_DIMS, an axis >= ndim in `axes`, out's ndim or shape, an extent product
+ or byte offset overflowing, out's bytes overlapping x's, options),
+ PARFOR_ERR_MISALIGNED (an element address of x or out not a multiple of its size),
+ PARFOR_ERR_EMPTY (MIN/MAX/NAN_MIN/NAN_MAX with a reduced extent of 0, even when out
+ has no elements).
+ */
+enum parfor_status parfor_reduce_array(const struct parfor_array *x,
+                                       uint64_t axes,
+                                       parfor_op op,
+                                       const struct parfor_options *opts,
+                                       const struct parfor_array *out);
+
+/*
+ Index of the first minimum or maximum along axis number `axis` (0 ..< ndim; out's
+ shape is x's without that axis), or, when axis == PARFOR_ALL_AXES, the flat index
+ in x's logical C order (out has ndim 0). op is PARFOR_MIN, PARFOR_MAX (a NaN is the
+ extreme: the first NaN's index, as numpy), PARFOR_NAN_MIN or PARFOR_NAN_MAX (NaNs
+ skipped); out->dtype is PARFOR_I64 or PARFOR_U64.
+ Errors, with nothing written: as parfor_reduce_array, and PARFOR_ERR_EMPTY when
+ the reduced extent is 0 or, for NAN_MIN/NAN_MAX, some slice is all NaN.
+ */
+enum parfor_status parfor_argreduce_array(const struct parfor_array *x,
+                                          uint64_t axis,
+                                          parfor_op op,
+                                          const struct parfor_options *opts,
+                                          const struct parfor_array *out);
+
+/*
+ Count, mean and centred second moment m2 = sum((x - mean)^2) of x over the axes in
+ `axes` (as parfor_reduce_array; axes == 0: each element alone). count (PARFOR_U64
+ or PARFOR_I64, may be NULL), mean (PARFOR_F32 or PARFOR_F64, required) and m2 (mean's
+ dtype, may be NULL) all have the reduced shape. Any input dtype; integers compute
+ in double. Two passes per slice in double, each summed as PARFOR_SUM sums (same
+ partition and tree): the mean, then the squared deviations from it; reproducible
+ like the sums. With flags PARFOR_MOMENTS_SKIP_NAN only non-NaN elements count.
+ An empty slice (or all NaN when skipping) gives count 0, mean NaN, m2 NaN. The
+ variance is m2 / (count - ddof): ddof is the caller's business.
+ Errors, with nothing written: as parfor_reduce_array for x, count, mean and m2
+ (each output checked for shape, alignment and overlap with x and the others),
+ and PARFOR_ERR_INVALID_ARGUMENT for unknown flags or output dtypes.
+ */
+enum parfor_status parfor_moments_array(const struct parfor_array *x,
+                                        uint64_t axes,
+                                        unsigned int flags,
+                                        const struct parfor_options *opts,
+                                        const struct parfor_array *count,
+                                        const struct parfor_array *mean,
+                                        const struct parfor_array *m2);
 
 /*
  sizeof(parfor_exact_state), for bindings that cannot read the header (e.g. ctypes).

@@ -21,6 +21,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(unreachable_pub)]
 
+pub mod array;
 pub mod dtype;
 pub mod error;
 pub mod ffi;
@@ -30,6 +31,7 @@ pub mod reduce;
 pub mod runtime;
 pub mod schedule;
 
+pub use array::{argreduce_array, moments_array, reduce_array, ArrayView, ArrayViewMut};
 pub use dtype::DType;
 pub use error::Error;
 pub use parallel_for::parallel_for;

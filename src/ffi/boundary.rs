@@ -99,7 +99,10 @@ pub(crate) fn op(raw: RawOp) -> Result<ReduceOp, parfor_status> {
     ReduceOp::from_raw(raw).ok_or_else(|| {
         fail(
             PARFOR_ERR_INVALID_ARGUMENT,
-            format!("argument `op` is {raw}, not a parfor_op (0..=9)"),
+            format!(
+                "argument `op` is {raw}, not a parfor_op (0..={})",
+                ReduceOp::ALL.len() - 1
+            ),
         )
     })
 }

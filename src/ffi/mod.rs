@@ -7,6 +7,7 @@
 //! into `include/parfor.h`.
 #![allow(clippy::missing_safety_doc, non_camel_case_types)]
 
+pub mod array;
 pub mod boundary;
 pub mod exact;
 pub mod status;
@@ -19,6 +20,10 @@ use boundary::{check, fail, guard, guard_value, UserCtx};
 pub use status::parfor_status;
 use status::parfor_status::*;
 pub use types::*;
+pub use self::array::{
+    parfor_argreduce_array, parfor_array, parfor_moments_array, parfor_reduce_array,
+    PARFOR_ALL_AXES, PARFOR_MAX_DIMS, PARFOR_MOMENTS_SKIP_NAN,
+};
 
 use crate::dtype::with_dtype;
 use crate::error::Error;

@@ -49,8 +49,10 @@ pub enum parfor_dtype {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum parfor_op {
-    /// Sum. Integers wrap (two's complement); floats are summed in a fixed tree, so the
-    /// result is bitwise identical for every team size and schedule. Empty: 0.
+    /// Sum. Integers wrap (two's complement); floats are accumulated in double (float
+    /// input rounded once at the end) in a fixed pairwise tree, so the result is
+    /// bitwise identical for every team size, schedule and memory layout, and its error
+    /// is within numpy's pairwise bound, 2 * ceil(log2 n) * u * sum |x_i|. Empty: 0.
     PARFOR_SUM = 0,
     /// Product. Integers wrap. Empty: 1.
     PARFOR_PROD = 1,
@@ -71,6 +73,13 @@ pub enum parfor_op {
     /// f32/f64 only: the correctly rounded sum of the exact values, independent of order,
     /// team size, schedule and process count. Empty: +0.0.
     PARFOR_SUM_EXACT = 9,
+    /// Sum skipping NaNs (integers: as PARFOR_SUM), accumulated as PARFOR_SUM. Empty: 0.
+    PARFOR_NAN_SUM = 10,
+    /// Minimum skipping NaNs (integers: as PARFOR_MIN); a slice of NaNs only gives NaN
+    /// (its first one). Empty: PARFOR_ERR_EMPTY.
+    PARFOR_NAN_MIN = 11,
+    /// Maximum skipping NaNs, as PARFOR_NAN_MIN. Empty: PARFOR_ERR_EMPTY.
+    PARFOR_NAN_MAX = 12,
 }
 
 /// How the iterations of a loop (or the blocks of a reduction) are shared out, as

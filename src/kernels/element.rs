@@ -44,6 +44,34 @@ pub trait Element:
     fn as_floats(_x: &[Self]) -> Option<Floats<'_>> {
         None
     }
+    /// True for the signed integer types (and the floats).
+    const SIGNED: bool;
+    /// The value as f64 (rounded to nearest for 64-bit integers).
+    fn num_f64(self) -> f64;
+    /// The value as i64: integers sign- or zero-extended, u64 wrapping (two's
+    /// complement); floats truncated as Rust's `as` (never used by the reductions).
+    fn num_i64(self) -> i64;
+    /// The value as u64: unsigned zero-extended, signed wrapping; floats as `as`.
+    fn num_u64(self) -> u64;
+    /// From f64: rounded to nearest for f32; integers as Rust's `as`.
+    fn from_f64(v: f64) -> Self;
+    /// From i64, wrapping to the width (two's complement).
+    fn from_i64(v: i64) -> Self;
+    /// From u64, wrapping to the width.
+    fn from_u64(v: u64) -> Self;
+    /// The value in accumulator type `A`: floats through f64, signed integers through
+    /// i64, unsigned through u64. Exact whenever `A` holds the value (always for
+    /// `A == Self`), wrapping in integer accumulators.
+    #[inline(always)]
+    fn cast<A: Element>(self) -> A {
+        if A::IS_FLOAT {
+            A::from_f64(self.num_f64())
+        } else if A::SIGNED {
+            A::from_i64(self.num_i64())
+        } else {
+            A::from_u64(self.num_u64())
+        }
+    }
     /// 1 or 0 in this type.
     fn from_bool(b: bool) -> Self {
         if b {
@@ -55,10 +83,23 @@ pub trait Element:
 }
 
 macro_rules! int_element {
-    ($($t:ty => $d:ident),*) => {$(
+    ($($t:ty => $d:ident, $signed:expr),*) => {$(
         impl Element for $t {
             const DTYPE: DType = DType::$d;
             const IS_FLOAT: bool = false;
+            const SIGNED: bool = $signed;
+            #[inline(always)]
+            fn num_f64(self) -> f64 { self as f64 }
+            #[inline(always)]
+            fn num_i64(self) -> i64 { self as i64 }
+            #[inline(always)]
+            fn num_u64(self) -> u64 { self as u64 }
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self { v as $t }
+            #[inline(always)]
+            fn from_i64(v: i64) -> Self { v as $t }
+            #[inline(always)]
+            fn from_u64(v: u64) -> Self { v as $t }
             const ZERO: Self = 0;
             const ONE: Self = 1;
             const ALL_ONES: Self = !0;
@@ -80,13 +121,29 @@ macro_rules! int_element {
     )*};
 }
 
-int_element!(i8 => I8, i16 => I16, i32 => I32, i64 => I64, u8 => U8, u16 => U16, u32 => U32, u64 => U64);
+int_element!(
+    i8 => I8, true, i16 => I16, true, i32 => I32, true, i64 => I64, true,
+    u8 => U8, false, u16 => U16, false, u32 => U32, false, u64 => U64, false
+);
 
 macro_rules! float_element {
     ($($t:ident => $d:ident),*) => {$(
         impl Element for $t {
             const DTYPE: DType = DType::$d;
             const IS_FLOAT: bool = true;
+            const SIGNED: bool = true;
+            #[inline(always)]
+            fn num_f64(self) -> f64 { self as f64 }
+            #[inline(always)]
+            fn num_i64(self) -> i64 { self as i64 }
+            #[inline(always)]
+            fn num_u64(self) -> u64 { self as u64 }
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self { v as $t }
+            #[inline(always)]
+            fn from_i64(v: i64) -> Self { v as $t }
+            #[inline(always)]
+            fn from_u64(v: u64) -> Self { v as $t }
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const ALL_ONES: Self = $t::NAN;

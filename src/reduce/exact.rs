@@ -78,7 +78,7 @@ use std::sync::Mutex;
 
 use super::{block_len, PARALLEL_MIN_BYTES};
 use crate::error::Error;
-use crate::kernels::{Element, Floats};
+use crate::kernels::Element;
 use crate::runtime;
 use crate::schedule::{Chunker, Options};
 
@@ -181,21 +181,6 @@ impl ExactFloat for f32 {
 /// `data`, of `opts` and of the team size.
 pub fn sum<T: ExactFloat>(data: &[T], opts: &Options) -> T {
     T::from_state(&accumulate(&SumTerms(data), opts))
-}
-
-/// [`sum`] for a slice of any element type: `None` unless `T` is f32 or f64. Lets
-/// the generic `reduce` offer the exact sum without the element types (in
-/// `kernels`) knowing about this module.
-pub(crate) fn sum_if_float<T: Element>(data: &[T], opts: &Options) -> Option<T> {
-    use std::any::Any;
-    // The sum has type T here (the slice was T's); the downcast only names it.
-    fn back<T: Element, F: Any>(v: F) -> Option<T> {
-        (&v as &dyn Any).downcast_ref::<T>().copied()
-    }
-    match T::as_floats(data)? {
-        Floats::F32(x) => back(sum(x, opts)),
-        Floats::F64(x) => back(sum(x, opts)),
-    }
 }
 
 /// The exact dot product of `a` and `b`, correctly rounded to `T` (see the module

@@ -52,11 +52,17 @@ pub enum ReduceOp {
     LogicalOr = 8,
     /// Correctly rounded exact sum, floats only. Empty: 0.
     SumExact = 9,
+    /// `+` skipping NaNs (integers: as `Sum`). Empty: 0.
+    NanSum = 10,
+    /// `min` skipping NaNs; all NaN gives NaN (integers: as `Min`). Empty: error.
+    NanMin = 11,
+    /// `max` skipping NaNs; all NaN gives NaN (integers: as `Max`). Empty: error.
+    NanMax = 12,
 }
 
 impl ReduceOp {
     /// Every operator, in discriminant order.
-    pub const ALL: [ReduceOp; 10] = [
+    pub const ALL: [ReduceOp; 13] = [
         ReduceOp::Sum,
         ReduceOp::Prod,
         ReduceOp::Min,
@@ -67,6 +73,9 @@ impl ReduceOp {
         ReduceOp::LogicalAnd,
         ReduceOp::LogicalOr,
         ReduceOp::SumExact,
+        ReduceOp::NanSum,
+        ReduceOp::NanMin,
+        ReduceOp::NanMax,
     ];
 
     /// Maps a C enum value to an operator.
@@ -89,6 +98,9 @@ impl ReduceOp {
             ReduceOp::LogicalAnd => "PARFOR_LOGICAL_AND",
             ReduceOp::LogicalOr => "PARFOR_LOGICAL_OR",
             ReduceOp::SumExact => "PARFOR_SUM_EXACT",
+            ReduceOp::NanSum => "PARFOR_NAN_SUM",
+            ReduceOp::NanMin => "PARFOR_NAN_MIN",
+            ReduceOp::NanMax => "PARFOR_NAN_MAX",
         }
     }
 
@@ -268,7 +280,7 @@ unsafe fn compute_blocks<P>(
 /// Runs `kernel` on every block of `0..len` (blocks of `block` elements), on the
 /// team when `parallel`, and combines the partials with [`tree_combine`] in block
 /// order. `bytes`: what the kernels read in all. `len` must be positive.
-fn reduce_blocks<P: Copy + Default + Send + Sync>(
+pub(crate) fn reduce_blocks<P: Copy + Default + Send + Sync>(
     len: usize,
     block: usize,
     bytes: usize,
@@ -333,31 +345,8 @@ fn reduce_blocks<P: Copy + Default + Send + Sync>(
     tree_combine(parts, combine).expect("a positive length has a block")
 }
 
-/// Reduces `data` blockwise with `kernel` and `combine`.
-fn blockwise<T: Element, P: Copy + Default + Send + Sync>(
-    data: &[T],
-    opts: &Options,
-    kernel: impl Fn(&[T]) -> P + Copy + Send + Sync,
-    combine: impl Fn(P, P) -> P,
-) -> P {
-    let block = block_len(data.len(), std::mem::size_of::<T>());
-    if data.len() <= block {
-        // One block: no partials to keep, no team to ask.
-        return kernel(data);
-    }
-    let parallel = std::mem::size_of_val(data) >= PARALLEL_MIN_BYTES;
-    reduce_blocks(
-        data.len(),
-        block,
-        std::mem::size_of_val(data),
-        opts,
-        parallel,
-        move |r| kernel(&data[r]),
-        combine,
-    )
-}
-
-fn bad_op<T: Element>(op: ReduceOp) -> Error {
+/// The error for an operator not defined for `dtype`.
+pub(crate) fn bad_op_message(op: ReduceOp, dtype: DType) -> Error {
     let why = if op == ReduceOp::SumExact {
         "the exact sum takes PARFOR_F32 or PARFOR_F64"
     } else {
@@ -366,42 +355,20 @@ fn bad_op<T: Element>(op: ReduceOp) -> Error {
     Error::InvalidArgument(format!(
         "{} is not defined for {}: {why}",
         op.c_name(),
-        T::DTYPE.c_name()
+        dtype.c_name()
     ))
 }
 
 /// Reduces `data` with `op`. Floating-point results are bitwise identical for every
-/// team size and schedule. Errors: `InvalidArgument` when `op` is not defined for
-/// `T`, `Empty` for MIN/MAX of an empty slice.
+/// team size and schedule, and equal to `array::reduce_array` of the same values in
+/// any layout (both are `array::reduce_slice`). Float sums accumulate in f64 (see
+/// `kernels::fsum`). Errors: `InvalidArgument` when `op` is not defined for `T`,
+/// `Empty` for MIN/MAX/NAN_MIN/NAN_MAX of an empty slice.
 pub fn reduce<T: Element>(data: &[T], op: ReduceOp, opts: &Options) -> Result<T, Error> {
     if !op.accepts(T::DTYPE) {
-        return Err(bad_op::<T>(op));
+        return Err(bad_op_message(op, T::DTYPE));
     }
-    if data.is_empty() {
-        return match op {
-            ReduceOp::Sum | ReduceOp::BitOr | ReduceOp::BitXor | ReduceOp::LogicalOr => Ok(T::ZERO),
-            ReduceOp::SumExact => Ok(T::ZERO),
-            ReduceOp::Prod | ReduceOp::LogicalAnd => Ok(T::ONE),
-            ReduceOp::BitAnd => Ok(T::ALL_ONES),
-            ReduceOp::Min | ReduceOp::Max => Err(Error::Empty),
-        };
-    }
-    Ok(match op {
-        ReduceOp::Sum => blockwise(data, opts, kernels::sum, T::add),
-        ReduceOp::Prod => blockwise(data, opts, kernels::prod, T::mul),
-        ReduceOp::Min => blockwise(data, opts, kernels::min, kernels::min_combine),
-        ReduceOp::Max => blockwise(data, opts, kernels::max, kernels::max_combine),
-        ReduceOp::BitAnd => blockwise(data, opts, kernels::bit_and, T::bit_and),
-        ReduceOp::BitOr => blockwise(data, opts, kernels::bit_or, T::bit_or),
-        ReduceOp::BitXor => blockwise(data, opts, kernels::bit_xor, T::bit_xor),
-        ReduceOp::LogicalAnd => {
-            T::from_bool(blockwise(data, opts, kernels::all_nonzero, |a, b| a && b))
-        }
-        ReduceOp::LogicalOr => {
-            T::from_bool(blockwise(data, opts, kernels::any_nonzero, |a, b| a || b))
-        }
-        ReduceOp::SumExact => exact::sum_if_float(data, opts).ok_or_else(|| bad_op::<T>(op))?,
-    })
+    crate::array::reduce_slice::<T, T>(data, op, true, opts)
 }
 
 /// Dot product of `a` and `b` (integers wrap), bitwise reproducible like `reduce`.

@@ -127,3 +127,127 @@ fn alternating_passes_give_the_same_bits() {
         }
     }
 }
+
+/// A small deterministic generator (xorshift), so the tests need no crate.
+fn lcg(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+#[test]
+fn nan_ops_match_a_serial_reference() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for &n in &[1usize, 2, 7, 31, 64, 65, 1000, 20_000, 100_003] {
+        for nan_every in [0usize, 1, 3, 17] {
+            let x: Vec<f64> = (0..n)
+                .map(|i| {
+                    if nan_every > 0 && i % nan_every == 0 {
+                        f64::NAN
+                    } else {
+                        (lcg(&mut seed) % 2001) as f64 * 0.25 - 250.0
+                    }
+                })
+                .collect();
+            let finite: Vec<f64> = x.iter().copied().filter(|v| !v.is_nan()).collect();
+            for threads in [1, 2, 3] {
+                let o = Options::with_threads(threads).unwrap();
+                // Quarter-integers below 2^40 in total: every order sums exactly.
+                let s = reduce(&x, ReduceOp::NanSum, &o).unwrap();
+                assert_eq!(s, finite.iter().sum::<f64>(), "n {n} nan_every {nan_every}");
+                let mn = reduce(&x, ReduceOp::NanMin, &o).unwrap();
+                let mx = reduce(&x, ReduceOp::NanMax, &o).unwrap();
+                if finite.is_empty() {
+                    assert!(mn.is_nan() && mx.is_nan());
+                } else {
+                    assert_eq!(mn, finite.iter().copied().fold(f64::INFINITY, f64::min));
+                    assert_eq!(mx, finite.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+                }
+                let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+                let sf = reduce(&xf, ReduceOp::NanSum, &o).unwrap();
+                assert_eq!(sf, finite.iter().sum::<f64>() as f32);
+                assert_eq!(reduce(&xf, ReduceOp::NanMin, &o).unwrap().is_nan(), finite.is_empty());
+            }
+        }
+    }
+    // Integers: as SUM/MIN/MAX.
+    let y: Vec<i16> = (0..5000).map(|i| ((i * 7919) % 3001 - 1500) as i16).collect();
+    let o = Options::default();
+    for (nan, plain) in [
+        (ReduceOp::NanSum, ReduceOp::Sum),
+        (ReduceOp::NanMin, ReduceOp::Min),
+        (ReduceOp::NanMax, ReduceOp::Max),
+    ] {
+        assert_eq!(reduce(&y, nan, &o).unwrap(), reduce(&y, plain, &o).unwrap());
+    }
+    // Empty: as SUM/MIN/MAX; inf - inf stays NaN for NAN_SUM.
+    assert_eq!(reduce::<f64>(&[], ReduceOp::NanSum, &o).unwrap(), 0.0);
+    assert_eq!(reduce::<f64>(&[], ReduceOp::NanMin, &o), Err(Error::Empty));
+    assert_eq!(reduce::<u8>(&[], ReduceOp::NanMax, &o), Err(Error::Empty));
+    assert!(reduce(&[f64::INFINITY, f64::NAN, f64::NEG_INFINITY], ReduceOp::NanSum, &o)
+        .unwrap()
+        .is_nan());
+    assert_eq!(
+        reduce(&[f64::NAN, f64::INFINITY, f64::NAN], ReduceOp::NanMin, &o).unwrap(),
+        f64::INFINITY
+    );
+    assert_eq!(ReduceOp::NanSum as i32, 10);
+    assert_eq!(ReduceOp::NanMin as i32, 11);
+    assert_eq!(ReduceOp::NanMax as i32, 12);
+}
+
+/// numpy's bound on pairwise summation: 2 * ceil(log2 n) * u * sum|x| plus half an
+/// ulp of the result, u the unit roundoff of the accumulator type.
+fn within_pairwise_bound(got: f64, exact: f64, abs_sum: f64, n: usize, u: f64, ulp: f64) -> bool {
+    let log = (n.max(2) as f64).log2().ceil();
+    (got - exact).abs() <= 2.0 * log * u * abs_sum + 0.5 * ulp
+}
+
+#[test]
+fn float_sums_are_within_the_pairwise_bound() {
+    let o = Options::default();
+    // The case: 1e7 times 0.1f32, correctly rounded 1000000.0.
+    if !cfg!(miri) {
+        let x = vec![0.1f32; 10_000_000];
+        assert_eq!(reduce(&x, ReduceOp::Sum, &o).unwrap(), 1_000_000.0);
+    }
+    let mut seed = 12345u64;
+    for &n in &[3usize, 100, 4095, 12_289, 300_001, 2_000_000] {
+        if cfg!(miri) && n > 5000 {
+            continue;
+        }
+        // Positive values (the bound is tightest relative to the result) and mixed signs.
+        for mixed in [false, true] {
+            let x: Vec<f64> = (0..n)
+                .map(|_| {
+                    let v = 0.1 + (lcg(&mut seed) % 1_000_000) as f64 * 1e-6;
+                    if mixed && lcg(&mut seed) % 2 == 0 {
+                        -v
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            let exact = exact::sum(&x, &o);
+            let abs: f64 = x.iter().map(|v| v.abs()).sum();
+            let got = reduce(&x, ReduceOp::Sum, &o).unwrap();
+            let ulp = f64::EPSILON * got.abs();
+            assert!(
+                within_pairwise_bound(got, exact, abs, n, f64::EPSILON / 2.0, ulp),
+                "f64 n {n}: {got} vs {exact}"
+            );
+            let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            let exact_f = {
+                let w: Vec<f64> = xf.iter().map(|&v| v as f64).collect();
+                exact::sum(&w, &o)
+            };
+            let got_f = reduce(&xf, ReduceOp::Sum, &o).unwrap();
+            let ulp_f = f32::EPSILON as f64 * (got_f as f64).abs();
+            assert!(
+                within_pairwise_bound(got_f as f64, exact_f, abs, n, f32::EPSILON as f64 / 2.0, ulp_f),
+                "f32 n {n}: {got_f} vs {exact_f}"
+            );
+        }
+    }
+}
