@@ -7,6 +7,10 @@ library from the same text with the same rules. No cffi import here: the build
 backend runs before cffi is needed.
 """
 
+import ast
+import operator
+import re
+
 # Macros from <stdint.h>/<stddef.h> that cbindgen writes as a constant's value; cffi's
 # ABI mode needs the integer itself.
 _KNOWN_VALUES = {
@@ -18,19 +22,50 @@ _KNOWN_VALUES = {
 }
 
 
-def _integer_value(token, size_max):
-    """The integer a ``#define`` value spells, or None if it is not one."""
-    token = token.strip()
-    while token.startswith("(") and token.endswith(")"):
-        token = token[1:-1].strip()
-    if token in _KNOWN_VALUES:
-        value = _KNOWN_VALUES[token]
-        return size_max if value is None else value
-    # cbindgen may suffix unsigned literals (18446744073709551615ULL).
-    stripped = token.rstrip("uUlL")
+_OPERATORS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.FloorDiv: operator.floordiv,
+    ast.LShift: operator.lshift,
+    ast.RShift: operator.rshift,
+    ast.BitOr: operator.or_,
+    ast.BitAnd: operator.and_,
+}
+
+
+def _integer_value(token, size_max, known=None):
+    """The integer a ``#define`` value spells, or None if it is not one: a literal
+    (also with cbindgen's ``U``/``L`` suffixes), a ``<stdint.h>`` limit, or an
+    integer expression (``+ - * << >> | &``, C's ``/`` on integers) of those and of
+    the integer macros defined before it (``known``)."""
+    known = known or {}
+    # C's integer division is Python's // for the non-negative values of a header.
+    text = re.sub(r"\b(0[xX][0-9a-fA-F]+|\d+)[uUlL]+\b", r"\1", token.strip()).replace("/", "//")
     try:
-        return int(stripped, 0)
-    except ValueError:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return None
+
+    def value(node):
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id in known:
+                return known[node.id]
+            if node.id in _KNOWN_VALUES:
+                limit = _KNOWN_VALUES[node.id]
+                return size_max if limit is None else limit
+            raise ValueError(node.id)
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](value(node.left), value(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -value(node.operand)
+        raise ValueError(ast.dump(node))
+
+    try:
+        return value(tree.body)
+    except (ValueError, ZeroDivisionError):
         return None
 
 
@@ -40,12 +75,13 @@ def cdef_from_header(text, defined=(), size_max=2**64 - 1):
     Evaluates ``#ifdef``/``#ifndef``/``#else``/``#endif`` with ``__cplusplus``
     undefined (plus the names in ``defined`` and those the header defines), drops
     ``#include`` lines and valueless ``#define``s (the include guard), and keeps
-    ``#define NAME <integer>`` lines (also ``UINT64_MAX``-style values and
-    ``U``/``L``-suffixed literals), written with the plain integer, which cffi turns
-    into constants. Any other directive raises ValueError, so that a header cffi
+    ``#define NAME <integer>`` lines (also ``UINT64_MAX``-style values,
+    ``U``/``L``-suffixed literals and integer expressions of earlier macros), written
+    with the plain integer, which cffi turns into constants. Any other directive raises ValueError, so that a header cffi
     would misread fails loudly.
     """
     names = set(defined)
+    values = {}
     active = [True]
     out = []
     for line in text.splitlines():
@@ -68,10 +104,11 @@ def cdef_from_header(text, defined=(), size_max=2**64 - 1):
         elif directive == "define" and len(words) == 2:
             names.add(words[1])
         elif directive == "define" and len(words) == 3:
-            value = _integer_value(words[2], size_max)
+            value = _integer_value(words[2], size_max, values)
             if value is None:
                 raise ValueError(f"cannot turn this header line into a cffi cdef: {line!r}")
             names.add(words[1])
+            values[words[1]] = value
             out.append(f"#define {words[1]} {value}")
         else:
             raise ValueError(f"cannot turn this header line into a cffi cdef: {line!r}")

@@ -199,8 +199,13 @@ class CffiHeader(unittest.TestCase):
             text.split("\n")[:4],
             [f"#define A {2**64 - 1}", f"#define B {2**64 - 1}", "#define C 7", f"#define D {2**32 - 1}"],
         )
-        with self.assertRaises(ValueError):
-            cdef_from_header("#define A B + 1\n")
+        self.assertEqual(
+            cdef_from_header("#define L 32\n#define C 8\n#define G (L * C)\n#define H (1U << 4) | 3\n").split("\n")[2:4],
+            ["#define G 256", "#define H 19"],
+        )
+        for bad in ("#define A B + 1\n", "#define A \"text\"\n", "#define A 1.5\n", "#define A f(2)\n"):
+            with self.assertRaises(ValueError):
+                cdef_from_header(bad)
 
 
 if __name__ == "__main__":
