@@ -119,6 +119,7 @@ _F32_CODE = int(DType.F32)
 _U8_CODE = int(DType.U8)
 
 _parfor_reduce = lib.parfor_reduce
+_FLAT_ARG = {int(Op.MIN): lib.parfor_argmin, int(Op.MAX): lib.parfor_argmax}
 
 
 def _nd(name):
@@ -690,6 +691,20 @@ def count_nonzero(
 
 
 def _arg(x, axis, out, keepdims, num_threads, op, name, what):
+    if (
+        axis is None and out is None and not keepdims and op in _FLAT_ARG
+        and type(x) is np.ndarray and x.size
+    ):
+        # The hot path: the 1-D parfor_argmin/argmax of a contiguous array, whose
+        # memory order is the logical C order (same index, same first NaN).
+        code = _CODE.get(x.dtype)
+        flags = x.flags
+        if code is not None and flags.c_contiguous and flags.aligned:
+            index = ffi.new("size_t *")
+            status = _FLAT_ARG[op](ffi.from_buffer(x), x.size, code, options(num_threads), index)
+            if status:
+                raise error_for(status)
+            return np.intp(index[0])
     a = _as_array(x, what)
     if a.ndim > MAX_DIMS:
         raise ValueError(f"parfor reduces arrays of at most {MAX_DIMS} dimensions, not {a.ndim}")
