@@ -27,6 +27,7 @@ Two more things it settles before maturin runs:
   (a manylinux_2_28 container, or zig via ``maturin --zig``).
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -47,58 +48,16 @@ MANIFEST = HERE.parent / "Cargo.toml"
 HEADER = HERE.parent / "include" / "parfor.h"
 
 
-def cdef_from_header(text, defined=()):
-    """The declarations of a C header in the form cffi's ``cdef`` accepts.
-
-    Evaluates ``#ifdef``/``#ifndef``/``#else``/``#endif`` with ``__cplusplus``
-    undefined (plus the names in ``defined`` and those the header defines), drops
-    ``#include`` lines and valueless ``#define``s (the include guard), and keeps
-    ``#define NAME <integer>`` lines, which cffi turns into constants. Any other
-    directive raises ValueError, so that a header cffi would misread fails loudly.
-    String ``#define``s are dropped (cdef cannot declare them).
-    """
-    names = set(defined)
-    active = [True]
-    out = []
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped.startswith("#"):
-            if all(active):
-                out.append(line)
-            continue
-        words = stripped[1:].split()
-        directive = words[0] if words else ""
-        if directive in ("ifdef", "ifndef"):
-            is_defined = words[1] in names
-            active.append(is_defined if directive == "ifdef" else not is_defined)
-        elif directive == "else":
-            active[-1] = not active[-1]
-        elif directive == "endif":
-            active.pop()
-        elif not all(active) or directive == "include":
-            continue
-        elif directive == "define" and len(words) == 2:
-            names.add(words[1])
-        elif directive == "define" and len(words) == 3 and _is_integer(words[2]):
-            names.add(words[1])
-            out.append(stripped)
-        elif directive == "define" and len(words) >= 3 and words[2].startswith('"'):
-            # A string macro (PARFOR_VERSION_STRING): cdef has no string constants;
-            # parfor_version() gives the same text at run time.
-            names.add(words[1])
-        else:
-            raise ValueError(f"cannot turn this header line into a cffi cdef: {line!r}")
-    if len(active) != 1:
-        raise ValueError("unbalanced #ifdef/#endif in the header")
-    return "\n".join(out) + "\n"
+def _load_cdef_filter():
+    # By path: importing the parfor package would load the library it is building.
+    spec = importlib.util.spec_from_file_location("_parfor_cdef", HERE / "parfor" / "_cdef.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.cdef_from_header
 
 
-def _is_integer(token):
-    try:
-        int(token, 0)
-    except ValueError:
-        return False
-    return True
+#: The header filter, shared with parfor._ffi (one set of rules for both routes).
+cdef_from_header = _load_cdef_filter()
 
 
 #: Where the wheel's cargo build goes unless $CARGO_TARGET_DIR says otherwise.

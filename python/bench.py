@@ -1,15 +1,20 @@
-"""parfor against numpy on float64 arrays: sum, dot and min, side by side.
+"""parfor against numpy (and bottleneck) side by side: a size sweep of sum, dot and
+min on float64 arrays, then shaped data (strided views, axis sums of C- and F-order
+matrices, mean/std, nan-functions, any), then the cost of one small call.
 
-    python3 python/bench.py               # 1e3 .. 1e8 elements (about 1-2 minutes)
-    python3 python/bench.py --max 1e6     # smaller and quicker
+    python3 python/bench.py               # everything (several minutes, ~2 GB)
+    python3 python/bench.py --quick       # sizes / 10, short budgets: a smoke run
+    python3 python/bench.py --max 1e6     # sweep up to 1e6 only
     python3 python/bench.py --budget 0.1  # seconds of timing per cell (default 0.3)
     python3 python/bench.py --threads 1   # parfor team size (default: the library's)
+    python3 python/bench.py --only shaped # one section: sweep, shaped or call
 
 For each size, each cell is the median over several timed batches of calls on the
 same array (so the data is in cache whenever it fits); the ratio is numpy's time
-over parfor's (above 1: parfor is faster). Then the per-call overhead of a parfor
-call from Python on an 8-element array, against the bare ctypes call of
-parfor_reduce on the same pointer (no buffer handling, no result conversion).
+over parfor's (above 1: parfor is faster). The shaped rows also give the quartiles
+of the batches ([q1 .. q3]) and the issue's target for the row. Then the per-call
+overhead of a parfor call from Python on an 8-element array, against numpy's own
+call and the bare cffi call of parfor_reduce on the same pointer.
 
 The 1e8 row needs two arrays of 800 MB (for dot). numpy's dot uses its BLAS, whose
 speed depends on OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE among others: the header says
@@ -17,7 +22,6 @@ whether they were set.
 """
 
 import argparse
-import ctypes
 import os
 import platform
 import statistics
@@ -70,8 +74,10 @@ def batch(fn, calls):
     return (time.perf_counter() - t0) / calls
 
 
-def side_by_side(ours, theirs, budget):
-    """Median seconds per call of each, over 7 batches taken in turns.
+def side_by_side(ours, theirs, budget, quartiles=False, *others):
+    """Median seconds per call of each, over 7 batches taken in turns (with
+    ``quartiles``: (q1, median, q3) of each). ``others`` are further functions
+    timed in the same turns (bottleneck).
 
     Taking the batches in turns (ours, theirs, ours, ...) keeps a drift of the shared
     machine's speed from favouring whichever side runs first. A pause before each
@@ -79,13 +85,15 @@ def side_by_side(ours, theirs, budget):
     while after a call) go to sleep first, so that neither is timed against the
     other's spinning on 2 cores."""
     sides = []
-    for fn in (ours, theirs):
+    for fn in (ours, theirs) + others:
         time.sleep(PAUSE)
         sides.append((fn, calls_per_batch(fn, budget), []))
     for _ in range(7):
         for fn, calls, samples in sides:
             time.sleep(PAUSE)
             samples.append(batch(fn, calls))
+    if quartiles:
+        return [tuple(statistics.quantiles(samples, n=4, method="inclusive")) for _, _, samples in sides]
     return [statistics.median(samples) for _, _, samples in sides]
 
 
@@ -107,7 +115,12 @@ def main():
     parser.add_argument("--min", type=float, default=1e3, help="smallest size (default 1e3)")
     parser.add_argument("--budget", type=float, default=0.3, help="seconds of timing per cell")
     parser.add_argument("--threads", type=int, default=0, help="parfor team size (default: the library's)")
+    parser.add_argument("--quick", action="store_true", help="sizes / 10, short budgets, sweep to 1e6")
+    parser.add_argument("--only", choices=("sweep", "shaped", "call"), help="run one section")
     args = parser.parse_args()
+    if args.quick:
+        args.budget = min(args.budget, 0.05)
+        args.max = min(args.max, 1e6)
     parfor.set_num_threads(args.threads)
 
     print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs")
@@ -121,6 +134,18 @@ def main():
         print(f"  load average at start: {os.getloadavg()[0]:.2f} (other work on the machine skews timings)")
     print()
 
+    if args.only in (None, "sweep"):
+        sweep(args)
+    if args.only in (None, "shaped"):
+        if hasattr(parfor.lib, "parfor_reduce_array"):
+            shaped(args)
+        else:
+            print("(shaped rows skipped: the loaded library has no parfor_reduce_array yet)\n")
+    if args.only in (None, "call"):
+        call_cost(args)
+
+
+def sweep(args):
     header = (f"{'n':>6} | {'parfor.sum':>11} {'numpy.sum':>11} {'ratio':>6} | "
               f"{'parfor.dot':>11} {'numpy.dot':>11} {'ratio':>6} | "
               f"{'parfor.min':>11} {'numpy.min':>11} {'ratio':>6}")
@@ -143,24 +168,102 @@ def main():
         print(f"  1e{exponent} | " + " | ".join(cells), flush=True)
         del a, b
         exponent += 1
-
     print()
+
+
+def fmt_quartiles(q):
+    return f"{fmt_time(q[1]):>10} [{fmt_time(q[0])} .. {fmt_time(q[2])}]"
+
+
+def _target(n):
+    """The issue's speed target for a row of n elements (issue 12: never slower
+    than numpy/bottleneck from 1e5 elements, 1.5x faster from 1e7 on 2 cores)."""
+    if n >= 10**7:
+        return ">= 1.5x"
+    if n >= 10**5:
+        return ">= 1.0x"
+    return "-"
+
+
+def shaped(args):
+    """The rows of issue 12's benchmark: each parfor call against numpy (and
+    bottleneck for the nan-functions) on the same data, in one run."""
+    try:
+        import bottleneck as bn
+    except ImportError:
+        bn = None
+    scale = 10 if args.quick else 1
+    n7 = 10**7 // scale
+    rng = np.random.default_rng(12)
+    x2 = rng.standard_normal(2 * n7)
+    x = x2[:n7]
+    nan_x = rng.standard_normal(n7)
+    nan_x[rng.random(n7) < 0.1] = np.nan
+    flags = np.zeros(10**8 // scale, dtype=bool)  # all False: every element is read
+    rows = [
+        (f"sum(x[::2]), x[::2] of {n7:.0e}", n7, lambda: parfor.sum(x2[::2]), lambda: np.sum(x2[::2]), None),
+        (f"sum(x[::-1]), {n7:.0e}", n7, lambda: parfor.sum(x[::-1]), lambda: np.sum(x[::-1]), None),
+    ]
+    for rows_, cols in ((1000, 1000), (10000 // scale, 1000)):
+        c = rng.standard_normal((rows_, cols))
+        f = np.asfortranarray(c)
+        for name, m in (("C", c), ("F", f)):
+            for axis in (0, 1):
+                rows.append((
+                    f"sum(axis={axis}) {name} {rows_}x{cols}", m.size,
+                    (lambda m=m, axis=axis: parfor.sum(m, axis=axis)),
+                    (lambda m=m, axis=axis: np.sum(m, axis=axis)), None,
+                ))
+    rows += [
+        (f"mean {n7:.0e}", n7, lambda: parfor.mean(x), lambda: np.mean(x), None),
+        (f"std {n7:.0e}", n7, lambda: parfor.std(x), lambda: np.std(x), None),
+        (f"nansum {n7:.0e}, 10% NaN", n7, lambda: parfor.nansum(nan_x), lambda: np.nansum(nan_x),
+         (lambda: bn.nansum(nan_x)) if bn else None),
+        (f"nanmax {n7:.0e}, 10% NaN", n7, lambda: parfor.nanmax(nan_x), lambda: np.nanmax(nan_x),
+         (lambda: bn.nanmax(nan_x)) if bn else None),
+        (f"any {flags.size:.0e} bool", flags.size, lambda: parfor.any(flags), lambda: np.any(flags), None),
+    ]
+    header = (f"{'row':<30} | {'parfor median [q1 .. q3]':>34} | {'numpy median [q1 .. q3]':>34} | "
+              f"{'ratio':>6} | {'bottleneck':>10} {'ratio':>6} | target")
+    print(header)
+    print("-" * len(header))
+    for label, n, ours, theirs, bneck in rows:
+        others = (bneck,) if bneck else ()
+        qs = side_by_side(ours, theirs, args.budget, True, *others)
+        q_ours, q_theirs = qs[0], qs[1]
+        extra = f"{fmt_time(qs[2][1]):>10} {qs[2][1] / q_ours[1]:>6.2f}" if bneck else f"{'-':>10} {'':>6}"
+        print(f"{label:<30} | {fmt_quartiles(q_ours):>34} | {fmt_quartiles(q_theirs):>34} | "
+              f"{q_theirs[1] / q_ours[1]:>6.2f} | {extra} | {_target(n)}", flush=True)
+    if bn is None:
+        print("(bottleneck is not installed: its columns are empty)")
+    print()
+
+
+def call_cost(args):
     x = np.arange(8.0)
-    out = ctypes.c_double()
-    address = x.ctypes.data
+    out = parfor.ffi.new("double *")
+    pointer = parfor.ffi.from_buffer(x)
     reduce_fn = parfor.lib.parfor_reduce
+    null = parfor.ffi.NULL
+    budget = 0.2 if args.quick else 1.0
 
     def bare():
-        reduce_fn(address, 8, 1, 0, None, ctypes.byref(out))
+        reduce_fn(pointer, 8, 1, 0, null, out)
 
-    t_bare = time_per_call(bare, 1.0)
-    t_sum = time_per_call(lambda: parfor.sum(x), 1.0)
-    t_np = time_per_call(lambda: np.sum(x), 1.0)
-    print("Per-call cost on 8 float64 elements:")
-    print(f"  bare ctypes call of parfor_reduce: {fmt_time(t_bare)}")
-    print(f"  parfor.sum(x):                     {fmt_time(t_sum)}  "
+    t_bare = time_per_call(bare, budget)
+    t_sum = time_per_call(lambda: parfor.sum(x), budget)
+    t_np = time_per_call(lambda: np.sum(x), budget)
+    print("Per-call cost on 8 float64 elements (target: parfor.sum at most 1.5x numpy.sum):")
+    print(f"  bare cffi call of parfor_reduce: {fmt_time(t_bare)}")
+    print(f"  parfor.sum(x):                   {fmt_time(t_sum)}  "
           f"(overhead over the bare call: {fmt_time(t_sum - t_bare)})")
-    print(f"  numpy.sum(x):                      {fmt_time(t_np)}")
+    print(f"  numpy.sum(x):                    {fmt_time(t_np)}  (parfor / numpy: {t_sum / t_np:.2f})")
+    names = ("max", "mean", "nansum", "argmin") if hasattr(parfor.lib, "parfor_reduce_array") else ("max",)
+    for name in names:
+        t_p = time_per_call(lambda name=name: getattr(parfor, name)(x), budget)
+        t_n = time_per_call(lambda name=name: getattr(np, name)(x), budget)
+        print(f"  parfor.{name}(x): {fmt_time(t_p)}, numpy.{name}(x): {fmt_time(t_n)} "
+              f"(parfor / numpy: {t_p / t_n:.2f})")
 
 
 if __name__ == "__main__":

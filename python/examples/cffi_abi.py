@@ -2,15 +2,16 @@
 header include/parfor.h, the library is dlopen'ed.
 
 cffi's cdef() takes plain C declarations only, so the header's preprocessor lines
-are resolved first: #include lines dropped, the include guard dropped, the
-`#ifdef __cplusplus` blocks (extern "C") skipped; `#define NAME <number>` stays
-(cffi turns it into a constant).
+are resolved first (by python/parfor/_cdef.py): #include lines dropped, the include
+guard dropped, the `#ifdef __cplusplus` blocks (extern "C") skipped;
+`#define NAME <number>` stays (cffi turns it into a constant).
 
     python3 python/examples/cffi_abi.py
 Environment: PARFOR_HEADER (default: include/parfor.h of this repository) and
 PARFOR_LIBRARY (default: target/release/libparfor.so of this repository).
 """
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -22,29 +23,20 @@ HEADER = Path(os.environ.get("PARFOR_HEADER", REPO / "include" / "parfor.h"))
 LIBRARY = Path(os.environ.get("PARFOR_LIBRARY", REPO / "target" / "release" / "libparfor.so"))
 
 
-def declarations(header_text):
-    """The header without what cffi's cdef cannot read."""
-    out = []
-    skipping = 0  # depth inside `#ifdef __cplusplus` blocks
-    depth = 0
-    for line in header_text.splitlines():
-        directive = line.strip()
-        if directive.startswith("#if"):
-            depth += 1
-            if skipping or directive.split()[:2] == ["#ifdef", "__cplusplus"]:
-                skipping += 1
-        elif directive.startswith("#endif"):
-            depth -= 1
-            if skipping:
-                skipping -= 1
-        elif skipping or directive.startswith("#include"):
-            continue
-        elif directive.startswith("#define") and len(directive.split()) == 2:
-            continue  # the include guard: a name without a value
-        else:
-            out.append(line)
-    assert depth == 0, "unbalanced #if/#endif"
-    return "\n".join(out)
+def _load_cdef_filter():
+    """The package's header filter (python/parfor/_cdef.py), loaded by path so that
+    this example does not import the package itself: the same rules the package and
+    the wheel build use (preprocessor lines resolved, `UINT64_MAX`-style constants
+    written as integers, which cffi's ABI mode needs)."""
+    spec = importlib.util.spec_from_file_location(
+        "_parfor_cdef", Path(__file__).resolve().parents[1] / "parfor" / "_cdef.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.cdef_from_header
+
+
+declarations = _load_cdef_filter()
 
 
 ffi = cffi.FFI()

@@ -1,32 +1,27 @@
-"""parfor: OpenMP-style parallel loops and reductions over raw buffers.
+"""parfor: OpenMP-style parallel loops and reductions, with numpy's semantics.
 
     >>> import numpy as np, parfor
     >>> parfor.sum(np.arange(10.0))
-    45.0
+    np.float64(45.0)
 
-Takes numpy arrays, ``array.array``, ``memoryview``, ``bytes`` and ``bytearray``
-without copying; releases the GIL during every call; raises :class:`parfor.Error`
-(a RuntimeError, with the C status name and ``parfor_last_error()`` text) when the
-library refuses a call. The C library is loaded by ``parfor._ffi``: from
-``PARFOR_LIBRARY``, else the package folder, else the repository's
-``target/release``.
+The numpy-named reductions (``sum``, ``mean``, ``nanmax``, ``argmin``, ...) take
+numpy arrays of any strides and other buffer-protocol objects without copying and
+return what numpy returns. Every call releases the GIL; a refused call raises
+:class:`parfor.Error` (a RuntimeError, with the C status name and
+``parfor_last_error()`` text). The C library is loaded by ``parfor._ffi`` (cffi,
+declarations from include/parfor.h): from ``PARFOR_LIBRARY``, else the package
+folder, else the repository's ``target/release``.
 """
 
 from ._api import (
-    argmax,
-    argmin,
     dot,
-    max,
-    min,
     num_threads,
     parallel_for,
-    prod,
     reduce,
     set_num_threads,
-    sum,
     threads,
+    vdot,
 )
-from ._exact import ExactSum
 from ._errors import (
     CallbackError,
     EmptyError,
@@ -37,39 +32,85 @@ from ._errors import (
     PanicError,
     RuntimeFailureError,
 )
-from ._ffi import BODY, LIBRARY_PATH, MAX_THREADS, DType, Op, Schedule, Status, lib
+from ._exact import ExactSum
+from ._ffi import BODY, LIBRARY_PATH, MAX_THREADS, DType, Op, Schedule, Status, ffi, lib
+from ._reductions import (
+    all,
+    any,
+    argmax,
+    argmin,
+    count_nonzero,
+    max,
+    mean,
+    min,
+    nanargmax,
+    nanargmin,
+    nanmax,
+    nanmean,
+    nanmin,
+    nanstd,
+    nansum,
+    nanvar,
+    prod,
+    std,
+    sum,
+    var,
+)
 
 #: The C library's version (``parfor_version()``), which is also the package's.
-__version__ = lib.parfor_version().decode("ascii")
+__version__ = ffi.string(lib.parfor_version()).decode("ascii")
 
+# The public names, one list (other modules add theirs here: scan/sort, aio, dask).
 __all__ = [
+    # library and C enums
     "BODY",
     "LIBRARY_PATH",
     "MAX_THREADS",
-    "CallbackError",
     "DType",
+    "Op",
+    "Schedule",
+    "Status",
+    "ffi",
+    "lib",
+    # errors
+    "CallbackError",
     "EmptyError",
     "Error",
-    "ExactSum",
     "InvalidArgumentError",
     "MisalignedError",
     "NullArgumentError",
-    "Op",
     "PanicError",
     "RuntimeFailureError",
-    "Schedule",
-    "Status",
+    # numpy's reductions (_reductions)
+    "all",
+    "any",
     "argmax",
     "argmin",
-    "dot",
+    "count_nonzero",
     "max",
+    "mean",
     "min",
+    "nanargmax",
+    "nanargmin",
+    "nanmax",
+    "nanmean",
+    "nanmin",
+    "nanstd",
+    "nansum",
+    "nanvar",
+    "prod",
+    "std",
+    "sum",
+    "var",
+    # flat buffers, products, exact sums (_api, _exact)
+    "ExactSum",
+    "dot",
+    "reduce",
+    "vdot",
+    # team and loops (_api)
     "num_threads",
     "parallel_for",
-    "prod",
-    "reduce",
     "set_num_threads",
-    "sum",
     "threads",
 ]
 

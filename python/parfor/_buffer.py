@@ -9,11 +9,10 @@ reduce) is refused with TypeError or ValueError: a silent copy of a large array 
 hide exactly the cost a user calls parfor to avoid.
 """
 
-import ctypes
 import struct
 import sys
 
-from ._ffi import DType
+from ._ffi import DType, ffi
 
 # Struct format characters by kind; the size comes from struct.calcsize, so that the
 # platform's C type sizes decide (the buffer protocol uses native sizes).
@@ -76,64 +75,17 @@ def dtype_of_format(fmt, what):
     dtype = _DTYPE_OF_KIND_SIZE.get((kind, struct.calcsize(fmt)))
     if dtype is None:
         raise TypeError(f"{what}: unsupported element size for format {fmt!r}")
-    # Plain ints: ctypes converts them faster than the IntEnum (about 30 ns a call).
+    # Plain ints: cheaper to pass to C than the IntEnum.
     _format_cache[fmt] = int(dtype)
     return int(dtype)
 
-
-class _PyBuffer(ctypes.Structure):
-    """CPython's ``Py_buffer`` (stable layout since 3.3)."""
-
-    _fields_ = [
-        ("buf", ctypes.c_void_p),
-        ("obj", ctypes.c_void_p),
-        ("len", ctypes.c_ssize_t),
-        ("itemsize", ctypes.c_ssize_t),
-        ("readonly", ctypes.c_int),
-        ("ndim", ctypes.c_int),
-        ("format", ctypes.c_char_p),
-        ("shape", ctypes.c_void_p),
-        ("strides", ctypes.c_void_p),
-        ("suboffsets", ctypes.c_void_p),
-        ("internal", ctypes.c_void_p),
-    ]
-
-
-# ctypes.pythonapi holds the GIL, as these two must.
-_get_buffer = ctypes.pythonapi.PyObject_GetBuffer
-_get_buffer.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
-_get_buffer.restype = ctypes.c_int
-_release_buffer = ctypes.pythonapi.PyBuffer_Release
-_release_buffer.argtypes = [ctypes.POINTER(_PyBuffer)]
-_release_buffer.restype = None
-_PyBUF_SIMPLE = 0
 
 # An empty buffer may have a NULL or unaligned data pointer (an empty array.array has
 # no allocation), which the C library would report as NULL_ARGUMENT or MISALIGNED.
 # Empty input instead gets this aligned, never-read address, so that it follows the C
 # semantics of len == 0 (0 for SUM, PARFOR_ERR_EMPTY for MIN).
-_EMPTY_STORAGE = (ctypes.c_uint64 * 2)()
-_EMPTY_ADDRESS = (ctypes.addressof(_EMPTY_STORAGE) + 7) & ~7
-
-
-class _ReadOnlyPin:
-    """Holds a read-only buffer taken through the C API, and gives it back when the
-    last reference to it goes (at the end of the call that pinned it)."""
-
-    __slots__ = ("_buffer",)
-
-    def __init__(self, mv, what):
-        buffer = _PyBuffer()
-        if _get_buffer(mv, ctypes.byref(buffer), _PyBUF_SIMPLE) != 0:
-            raise BufferError(f"{what}: the buffer could not be pinned")
-        self._buffer = buffer
-
-    @property
-    def address(self):
-        return self._buffer.buf
-
-    def __del__(self):
-        _release_buffer(ctypes.byref(self._buffer))
+_EMPTY_STORAGE = ffi.new("uint64_t[2]")
+_EMPTY_ADDRESS = ffi.cast("void *", _EMPTY_STORAGE)
 
 
 def _not_a_buffer(obj, what, error):
@@ -148,15 +100,12 @@ def _not_a_buffer(obj, what, error):
 
 
 def pin(obj, what):
-    """Pins ``obj``'s buffer for a C call: returns ``(address, length, dtype, keep)``,
-    the length in elements and the dtype as a plain int. The buffer stays pinned (its
-    exporter may not resize or free it) as long as ``keep`` lives: hold it in a local
-    variable until the call is over. ``what`` names the argument in error messages
-    (e.g. ``"parfor.sum() argument x"``).
-
-    This runs on every call, so it is written for speed: one memoryview, one
-    format lookup, and for writable buffers a ctypes object over the buffer whose
-    address is the buffer's (about 0.3 us in all; see python/README.md).
+    """Pins ``obj``'s buffer for a C call: returns ``(address, length, dtype, keep)``:
+    the address as a cffi ``char[]`` (``ffi.from_buffer``, no copy), the length in
+    elements and the dtype as a plain int. The buffer stays pinned (its exporter may
+    not resize or free it) as long as ``keep`` lives: hold it in a local variable
+    until the call is over. ``what`` names the argument in error messages (e.g.
+    ``"parfor.reduce() argument x"``).
     """
     try:
         mv = memoryview(obj)
@@ -167,21 +116,21 @@ def pin(obj, what):
         dtype = dtype_of_format(mv.format, what)
     if not mv.c_contiguous:
         raise ValueError(
-            f"{what} is not C-contiguous (shape {mv.shape}, strides {mv.strides}); parfor "
-            f"reads buffers in place and never copies them: pass a contiguous array "
-            f"(e.g. numpy.ascontiguousarray(x)) if a copy is what you want"
+            f"{what} is not C-contiguous (shape {mv.shape}, strides {mv.strides}); this "
+            f"function reads flat buffers in place and never copies them: pass a "
+            f"contiguous array (e.g. numpy.ascontiguousarray(x)) if a copy is what you want"
         )
     length = mv.nbytes // mv.itemsize
     if length == 0:
         return _EMPTY_ADDRESS, 0, dtype, None
-    if not mv.readonly:
-        # Writable: ctypes pins the buffer for as long as this object lives.
-        keep = ctypes.c_char.from_buffer(mv)
-        return ctypes.addressof(keep), length, dtype, keep
-    # Read-only (bytes, a read-only numpy array): ctypes' from_buffer refuses these,
-    # so take the buffer through the C API, which gives its address without copying.
-    keep = _ReadOnlyPin(mv, what)
-    return keep.address, length, dtype, keep
+    # ffi.from_buffer holds the buffer (read-only ones too) until the cdata goes.
+    keep = ffi.from_buffer(mv)
+    return keep, length, dtype, keep
+
+
+def address_of(cdata):
+    """The integer address of a pinned buffer (for tests and messages)."""
+    return int(ffi.cast("uintptr_t", cdata))
 
 
 def argument_names(function):
@@ -211,7 +160,8 @@ def pin_pair(a, b, what):
         pinned_b,
     )
     if dtype != dtype_b or length != length_b:
-        pinned_a = pinned_b = keep_a = keep_b = None
+        # The addresses are the pins themselves (ffi.from_buffer): drop them all.
+        pinned_a = pinned_b = keep_a = keep_b = address_a = address_b = None
         if dtype != dtype_b:
             raise TypeError(
                 f"{function}: a is {DType(dtype).name.lower()} and b is "

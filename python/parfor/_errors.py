@@ -3,7 +3,7 @@ through which every fallible C call goes (as sourmash's ``rustcall``): it turns 
 status other than ``PARFOR_OK`` into the matching exception, carrying the status
 name and the library's ``parfor_last_error()`` text."""
 
-from ._ffi import Status, lib
+from ._ffi import Status, lib, string
 
 
 class Error(RuntimeError):
@@ -75,8 +75,8 @@ def error_for(code):
     Must run on the thread that made the failing call, before any other parfor call
     on it: ``parfor_last_error`` is thread-local and overwritten by the next failure.
     """
-    detail = lib.parfor_last_error().decode("utf-8", "replace")
-    description = lib.parfor_status_message(code).decode("utf-8", "replace")
+    detail = string(lib.parfor_last_error())
+    description = string(lib.parfor_status_message(code))
     try:
         status = Status(code)
     except ValueError:

@@ -3,12 +3,14 @@ be extended, merged in any order, serialised to bytes and sent to another proces
 (for example with MPI), and rounded at the end, always with the result of one exact
 sum of all the values (the correctly rounded sum, as ``math.fsum``)."""
 
-import ctypes
+from __future__ import annotations
+
 import threading
+from typing import Any
 
 from . import _buffer
 from ._errors import check, error_for
-from ._ffi import CTYPE_OF_DTYPE, DType, ExactState, lib
+from ._ffi import CTYPE_OF_DTYPE, DType, ffi, lib
 
 _ADD_DOT_NAMES = _buffer.argument_names("ExactSum.add_dot()")
 
@@ -40,28 +42,28 @@ class ExactSum:
     __slots__ = ("_state", "_lock")
 
     #: Size of the state in bytes (``sizeof(parfor_exact_state)``).
-    nbytes = ctypes.sizeof(ExactState)
+    nbytes = ffi.sizeof("parfor_exact_state")
 
-    def __init__(self, values=None):
+    def __init__(self, values: Any = None) -> None:
         """An empty sum; ``values`` (a buffer of float32 or float64) is added first."""
-        self._state = ExactState()
+        self._state = ffi.new("parfor_exact_state *")
         self._lock = threading.Lock()
-        check(lib.parfor_exact_init, ctypes.byref(self._state))
+        check(lib.parfor_exact_init, self._state)
         if values is not None:
             self.add(values)
 
-    def add(self, values):
+    def add(self, values: Any) -> None:
         """Adds every element of ``values`` (a buffer of float32 or float64), exactly."""
         address, length, dtype, _keep = _buffer.pin(values, "ExactSum.add() argument values")
         with self._lock:
             code = lib.parfor_exact_accumulate(
-                ctypes.byref(self._state), address, length, dtype, None
+                self._state, address, length, dtype, ffi.NULL
             )
         if code:
             _keep = None  # unpin before the traceback takes this frame
             raise error_for(code)
 
-    def add_dot(self, a, b):
+    def add_dot(self, a: Any, b: Any) -> None:
         """Adds the products ``a[i] * b[i]`` (float32 or float64, same type and
         length); exact under the conditions of ``parfor_exact_accumulate_dot``."""
         address_a, address_b, length, dtype, _keep = _buffer.pin_pair(
@@ -69,13 +71,13 @@ class ExactSum:
         )
         with self._lock:
             code = lib.parfor_exact_accumulate_dot(
-                ctypes.byref(self._state), address_a, address_b, length, dtype, None
+                self._state, address_a, address_b, length, dtype, ffi.NULL
             )
         if code:
             _keep = None  # unpin before the traceback takes this frame
             raise error_for(code)
 
-    def merge(self, other):
+    def merge(self, other: ExactSum) -> None:
         """Adds the sum held by ``other`` (an ExactSum) to this one, exactly."""
         if not isinstance(other, ExactSum):
             raise TypeError(
@@ -84,34 +86,36 @@ class ExactSum:
             )
         if other is self:
             with self._lock:
-                check(lib.parfor_exact_merge, ctypes.byref(self._state), ctypes.byref(self._state))
+                check(lib.parfor_exact_merge, self._state, self._state)
             return
         # A copy of the other state, taken under its lock, so that the two locks are
         # never held together (no lock-order deadlock between a.merge(b), b.merge(a)).
         theirs = other._snapshot()
         with self._lock:
-            check(lib.parfor_exact_merge, ctypes.byref(self._state), ctypes.byref(theirs))
+            check(lib.parfor_exact_merge, self._state, theirs)
 
-    def result(self, dtype="float64"):
+    def result(self, dtype: Any = "float64") -> float:
         """The sum, correctly rounded to ``dtype`` ("float64" or "float32"), as a
         Python float. Infinities, NaN and signed zeros as ``parfor_exact_result``."""
         code = _RESULT_DTYPES.get(dtype) if isinstance(dtype, str) else dtype
         if code not in (DType.F32, DType.F64):
             raise ValueError(f"ExactSum.result(): dtype must be 'float64' or 'float32', not {dtype!r}")
-        out = CTYPE_OF_DTYPE[code]()
+        out = ffi.new(CTYPE_OF_DTYPE[code] + " *")
         with self._lock:
-            check(lib.parfor_exact_result, ctypes.byref(self._state), code, ctypes.byref(out))
-        return out.value
+            check(lib.parfor_exact_result, self._state, code, out)
+        return float(out[0])
 
     def _snapshot(self):
         with self._lock:
-            return ExactState.from_buffer_copy(self._state)
+            copy = ffi.new("parfor_exact_state *")
+            copy[0] = self._state[0]
+            return copy
 
-    def __bytes__(self):
-        return bytes(self._snapshot())
+    def __bytes__(self) -> bytes:
+        return ffi.buffer(self._snapshot())[:]
 
     @classmethod
-    def from_bytes(cls, data):
+    def from_bytes(cls, data: Any) -> ExactSum:
         """The ExactSum whose state is ``data`` (from ``bytes(state)``, possibly made
         in another process). A wrong length is ValueError; bytes that are not a valid
         state (corrupted, another layout version or byte order) are
@@ -121,25 +125,26 @@ class ExactSum:
             raise ValueError(
                 f"ExactSum.from_bytes(): expected {cls.nbytes} bytes, got {data.nbytes}"
             )
-        state = ExactState.from_buffer_copy(data)
+        state = ffi.new("parfor_exact_state *")
+        ffi.memmove(state, data, cls.nbytes)
         # Every function that reads a state validates it; rounding is the cheapest.
-        probe = ctypes.c_double()
-        check(lib.parfor_exact_result, ctypes.byref(state), DType.F64, ctypes.byref(probe))
+        probe = ffi.new("double *")
+        check(lib.parfor_exact_result, state, DType.F64, probe)
         self = cls.__new__(cls)
         self._state = state
         self._lock = threading.Lock()
         return self
 
-    def copy(self):
+    def copy(self) -> ExactSum:
         """An independent ExactSum holding the same sum."""
         return ExactSum.from_bytes(bytes(self))
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, ExactSum):
             return NotImplemented
         return bytes(self) == bytes(other)
 
     __hash__ = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<parfor.ExactSum {self.result()!r}>"

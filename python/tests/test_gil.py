@@ -58,7 +58,7 @@ class GilReleased(unittest.TestCase):
         )
 
     def test_python_body_runs_with_the_gil(self):
-        # A Python body touches Python objects from parfor's threads: ctypes takes the
+        # A Python body touches Python objects from parfor's threads: cffi takes the
         # GIL around each call, so a shared list grows by exactly one item per range.
         items = []
         with parfor.threads(2):

@@ -1,7 +1,7 @@
-"""The ctypes declarations in parfor._ffi against include/parfor.h: every exported
-function with its return and argument types, the callback typedefs, the options
-struct, the enum values and PARFOR_MAX_THREADS. A change to the C API that is not
-mirrored in _ffi.py fails here instead of corrupting memory at run time."""
+"""parfor._ffi's cffi declarations against include/parfor.h, read by an independent
+parser: every exported function with its return and argument types, the enum values,
+the struct sizes the library checks and PARFOR_MAX_THREADS; and the header filter
+(parfor._cdef) that both the checkout and maturin's wheel build use."""
 
 import ctypes
 import importlib.util
@@ -21,33 +21,6 @@ _CODE = re.sub(r"^\s*#[^\n]*", " ", _CODE, flags=re.M)
 _CODE = re.sub(r"\s+", " ", _CODE)
 
 _ENUM_TYPES = {"parfor_status", "parfor_dtype", "parfor_op", "parfor_schedule"}
-
-
-def ctype_of(c_type):
-    """The ctypes type this package must use for a C type spelled in the header."""
-    t = re.sub(r"\s+", " ", c_type).strip()
-    t = re.sub(r"\s*\*", " *", t)
-    bare = t.replace("const ", "").replace("enum ", "").replace("struct ", "").strip()
-    table = {
-        "void": None,
-        "size_t": ctypes.c_size_t,
-        "int": ctypes.c_int,
-        "unsigned int": ctypes.c_uint,
-        "char *": ctypes.c_char_p,
-        "void *": ctypes.c_void_p,
-        "size_t *": ctypes.POINTER(ctypes.c_size_t),
-        "parfor_options *": ctypes.POINTER(_ffi.Options),
-        "parfor_exact_state *": ctypes.POINTER(_ffi.ExactState),
-        "parfor_body": _ffi.BODY,
-        "parfor_fold": _ffi.FOLD,
-        "parfor_combine": _ffi.COMBINE,
-        "parfor_compare": _ffi.COMPARE,
-    }
-    if bare in _ENUM_TYPES:
-        return _ffi.c_enum
-    if bare in table:
-        return table[bare]
-    raise AssertionError(f"no ctypes mapping for the C type {c_type!r}: extend the test and _ffi.py")
 
 
 def split_param(param):
@@ -82,7 +55,22 @@ def header_enum(name):
     return {k: int(v) for k, v in re.findall(r"(\w+) = (-?\d+)", body)}
 
 
-class HeaderSignatures(unittest.TestCase):
+def _normalise(c_type):
+    """'const enum parfor_status *' -> 'parfor_status *': how cffi spells a type."""
+    t = re.sub(r"\s+", " ", c_type).strip()
+    t = re.sub(r"\s*\*", " *", t)
+    return t.replace("const ", "").replace("enum ", "").replace("struct ", "").strip()
+
+
+def _cffi_name(c_type):
+    """cffi's spelling of a type as the header writes it (typedefs resolved)."""
+    return parfor.ffi.typeof(_normalise(c_type)).cname
+
+
+class HeaderDeclarations(unittest.TestCase):
+    """parfor._ffi declares the library with cffi from the header itself; these
+    checks read the header with an independent parser and compare."""
+
     def test_parser_finds_the_api(self):
         # Guards the parser itself: if it found nothing, every comparison would pass.
         functions = header_functions()
@@ -91,54 +79,33 @@ class HeaderSignatures(unittest.TestCase):
         self.assertEqual(functions["parfor_reduce"][0], "enum parfor_status")
         self.assertEqual(len(functions["parfor_reduce"][1]), 6)
 
-    def test_every_function_is_declared(self):
-        self.assertEqual(sorted(header_functions()), sorted(_ffi.SIGNATURES))
-
-    def test_signatures_match(self):
-        for name, (ret, params) in header_functions().items():
+    def test_every_function_is_declared_with_the_header_signature(self):
+        functions = header_functions()
+        declared = sorted(n for n in dir(parfor.lib) if n.startswith("parfor_") and callable(getattr(parfor.lib, n)))
+        self.assertEqual(sorted(functions), declared)
+        for name, (ret, params) in functions.items():
             with self.subTest(function=name):
-                restype, argtypes = _ffi.SIGNATURES[name]
-                self.assertIs(restype, ctype_of(ret), f"restype of {name}")
-                self.assertEqual(
-                    list(argtypes), [ctype_of(p) for p in params], f"argtypes of {name}"
-                )
-                fn = getattr(parfor.lib, name)
-                self.assertIs(fn.restype, restype)
-                self.assertEqual(list(fn.argtypes), list(argtypes))
+                ctype = parfor.ffi.typeof(getattr(parfor.lib, name))
+                self.assertEqual(ctype.kind, "function")
+                self.assertEqual(ctype.result.cname, _cffi_name(ret))
+                self.assertEqual([a.cname for a in ctype.args], [_cffi_name(p) for p in params])
 
-    def test_callback_typedefs(self):
-        for typedef, proto in (
-            ("parfor_body", _ffi.BODY),
-            ("parfor_fold", _ffi.FOLD),
-            ("parfor_combine", _ffi.COMBINE),
-            ("parfor_compare", _ffi.COMPARE),
-        ):
-            with self.subTest(typedef=typedef):
-                m = re.search(r"typedef (\w+) \(\*%s\) ?\(([^()]*)\);" % typedef, _CODE)
-                self.assertIsNotNone(m, typedef)
-                self.assertIs(proto._restype_, ctype_of(m.group(1)))
-                params = [split_param(p) for p in m.group(2).split(",")]
-                self.assertEqual(list(proto._argtypes_), [ctype_of(p) for p in params])
+    def test_ctypes_body_type_matches_the_typedef(self):
+        # parfor.BODY is the one ctypes type left, for users writing bodies with ctypes.
+        m = re.search(r"typedef (\w+) \(\*parfor_body\) ?\(([^()]*)\);", _CODE)
+        self.assertIsNotNone(m)
+        self.assertEqual(m.group(1), "int")
+        self.assertEqual([_normalise(split_param(p)) for p in m.group(2).split(",")], ["void *", "size_t", "size_t"])
+        self.assertIs(_ffi.BODY._restype_, ctypes.c_int)
+        self.assertEqual(list(_ffi.BODY._argtypes_), [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t])
+        self.assertEqual(parfor.ffi.typeof("parfor_body").cname, "int(*)(void *, size_t, size_t)")
 
-    def test_options_struct(self):
-        body = re.search(r"typedef struct parfor_options \{(.*?)\} parfor_options;", _CODE).group(1)
-        fields = [split_param(f) + " " + f.split()[-1] for f in body.split(";") if f.strip()]
-        header_fields = [(f.split()[-1], ctype_of(split_param(f))) for f in fields]
-        self.assertEqual(header_fields, [(n, t) for n, t in _ffi.Options._fields_])
-        # The size the library checks (opts->size) must be the one ctypes lays out.
-        opts = _ffi.Options()
-        parfor.lib.parfor_options_init(ctypes.byref(opts))
-        self.assertEqual(opts.size, ctypes.sizeof(_ffi.Options))
-
-    def test_exact_state_struct(self):
-        m = re.search(
-            r"typedef struct parfor_exact_state \{ int64_t words\[(\w+)\]; \} parfor_exact_state;",
-            _CODE,
-        )
-        self.assertIsNotNone(m, "struct parfor_exact_state is no longer int64_t words[N]")
-        self.assertEqual(int(_DEFINES[m.group(1)]), _ffi.EXACT_STATE_WORDS)
-        self.assertEqual(_ffi.ExactState._fields_, [("words", ctypes.c_int64 * _ffi.EXACT_STATE_WORDS)])
-        self.assertEqual(parfor.lib.parfor_exact_state_size(), ctypes.sizeof(_ffi.ExactState))
+    def test_options_and_exact_state_sizes(self):
+        opts = parfor.ffi.new("parfor_options *")
+        parfor.lib.parfor_options_init(opts)
+        self.assertEqual(opts.size, parfor.ffi.sizeof("parfor_options"))
+        self.assertEqual(parfor.lib.parfor_exact_state_size(), parfor.ffi.sizeof("parfor_exact_state"))
+        self.assertEqual(int(_DEFINES["PARFOR_EXACT_STATE_WORDS"]), _ffi.EXACT_STATE_WORDS)
 
     def test_enums(self):
         self.assertEqual(
@@ -152,11 +119,19 @@ class HeaderSignatures(unittest.TestCase):
         self.assertEqual(header_enum("parfor_status"), {m.name: m.value for m in _ffi.Status})
         self.assertEqual(int(_DEFINES["PARFOR_MAX_THREADS"]), _ffi.MAX_THREADS)
 
+    def test_no_signature_is_written_by_hand(self):
+        # The one binding layer: no ctypes argtypes anywhere in the package.
+        for path in (PYTHON_DIR / "parfor").glob("*.py"):
+            with self.subTest(module=path.name):
+                text = path.read_text(encoding="utf-8")
+                self.assertIsNone(re.search(r"\.(argtypes|restype)\s*=", text))
+                self.assertNotIn("CDLL(", text)
+
     def test_status_messages_come_from_the_library(self):
         for status in _ffi.Status:
-            text = parfor.lib.parfor_status_message(status).decode()
+            text = _ffi.string(parfor.lib.parfor_status_message(status))
             self.assertTrue(text and text != "unknown parfor_status value", status)
-        self.assertEqual(parfor.lib.parfor_status_message(99), b"unknown parfor_status value")
+        self.assertEqual(_ffi.string(parfor.lib.parfor_status_message(99)), "unknown parfor_status value")
 
 
 def _load_build_backend():
@@ -211,8 +186,26 @@ class CffiHeader(unittest.TestCase):
         for name in header_functions():
             self.assertTrue(callable(getattr(lib, name)), name)
         self.assertEqual(lib.PARFOR_MAX_THREADS, 1024)
-        self.assertEqual(ffi.sizeof("parfor_options"), ctypes.sizeof(_ffi.Options))
-        self.assertEqual(ffi.sizeof("parfor_exact_state"), ctypes.sizeof(_ffi.ExactState))
+        self.assertEqual(ffi.sizeof("parfor_options"), parfor.ffi.sizeof("parfor_options"))
+
+    def test_constant_values_cbindgen_may_write(self):
+        from parfor._cdef import cdef_from_header
+
+        text = cdef_from_header(
+            "#define A UINT64_MAX\n#define B 18446744073709551615ULL\n#define C (7)\n#define D SIZE_MAX\n",
+            size_max=2**32 - 1,
+        )
+        self.assertEqual(
+            text.split("\n")[:4],
+            [f"#define A {2**64 - 1}", f"#define B {2**64 - 1}", "#define C 7", f"#define D {2**32 - 1}"],
+        )
+        self.assertEqual(
+            cdef_from_header("#define L 32\n#define C 8\n#define G (L * C)\n#define H (1U << 4) | 3\n").split("\n")[2:4],
+            ["#define G 256", "#define H 19"],
+        )
+        for bad in ("#define A B + 1\n", "#define A \"text\"\n", "#define A 1.5\n", "#define A f(2)\n"):
+            with self.assertRaises(ValueError):
+                cdef_from_header(bad)
 
 
 if __name__ == "__main__":

@@ -101,6 +101,9 @@ class PipInstall(unittest.TestCase):
                 x = np.arange(1_000_000, dtype=np.float64)
                 assert parfor.sum(x) == 499999500000.0, parfor.sum(x)
                 assert parfor.min(x[1:]) == 1.0
+                # The declarations are the ones maturin generated from the header.
+                src = pathlib.Path(parfor._ffi.DECLARATIONS_SOURCE)
+                assert src == pkg / "_native" / "ffi.py", src
                 print("installed", parfor.__version__, "from", lib)
                 """
             )

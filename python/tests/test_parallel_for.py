@@ -248,5 +248,59 @@ class TeamSize(unittest.TestCase):
                 self.assertEqual(len(ranges), k)
 
 
+
+class PerCallOptions(unittest.TestCase):
+    """parallel_for's num_threads=, schedule= and chunk= apply to that call only."""
+
+    def ranges(self, n, **options):
+        seen = []
+        lock = threading.Lock()
+
+        def body(_ctx, begin, end):
+            with lock:
+                seen.append((begin, end))
+
+        parfor.parallel_for(n, body, **options)
+        seen.sort()
+        # Disjoint and covering [0, n).
+        covered = [i for b, e in seen for i in range(b, e)]
+        self.assertEqual(covered, list(range(n)), options)
+        return seen
+
+    def test_one_thread_gets_one_range(self):
+        self.assertEqual(self.ranges(1000, num_threads=1), [(0, 1000)])
+
+    def test_every_schedule_and_chunk(self):
+        for schedule in ("static", "dynamic", "guided", "auto", parfor.Schedule.DYNAMIC, int(parfor.Schedule.STATIC)):
+            for chunk in (None, 0, 1, 7, 1000):
+                with self.subTest(schedule=schedule, chunk=chunk):
+                    seen = self.ranges(200, num_threads=3, schedule=schedule, chunk=chunk)
+                    if chunk and schedule in ("static", "dynamic", parfor.Schedule.DYNAMIC, int(parfor.Schedule.STATIC)):
+                        self.assertTrue(all(e - b <= chunk for b, e in seen), seen)
+        # Static without a chunk: one range per thread at most.
+        self.assertLessEqual(len(self.ranges(900, num_threads=2, schedule="static")), 2)
+
+    def test_options_do_not_change_the_setting(self):
+        before = parfor.num_threads()
+        self.ranges(100, num_threads=1, schedule="dynamic", chunk=3)
+        self.assertEqual(parfor.num_threads(), before)
+
+    def test_bad_options(self):
+        body = lambda c, b, e: 0  # noqa: E731
+        with self.assertRaises(ValueError):
+            parfor.parallel_for(10, body, schedule="fastest")
+        with self.assertRaises(TypeError):
+            parfor.parallel_for(10, body, schedule=1.5)
+        with self.assertRaises(parfor.InvalidArgumentError):
+            parfor.parallel_for(10, body, schedule=17)
+        with self.assertRaises(ValueError):
+            parfor.parallel_for(10, body, chunk=-1)
+        with self.assertRaises(ValueError):
+            parfor.parallel_for(10, body, num_threads=-2)
+        with self.assertRaises(parfor.InvalidArgumentError):
+            parfor.parallel_for(10, body, num_threads=parfor.MAX_THREADS + 1)
+        with self.assertRaises(TypeError):
+            parfor.parallel_for(10, body, num_threads=True)
+
 if __name__ == "__main__":
     unittest.main()
