@@ -30,10 +30,12 @@ any scheduler: threads, processes, ``dask.distributed`` (the workers must be abl
   and float16 chunks are widened first) in its fixed partition, so a chunk's partial
   is the same on every worker; the partials are combined as double-double pairs
   (``hi``, ``lo``: Neumaier's compensated sum, vectorised over the output elements),
-  so the combine adds almost no error and the result's error is essentially that of
-  the per-chunk sums. ``dask.array.sum`` instead adds the per-chunk float sums with
-  plain float additions in its tree; the result here is at least as accurate
-  (not bitwise stable across chunkings: use ``exact=True`` for that).
+  so the combine adds almost no error and the result's error is that of the
+  per-chunk sums. ``dask.array.sum`` has numpy's pairwise error inside each chunk
+  and then adds the per-chunk partials with plain float additions in its tree, so
+  the error bound here is at least as good as dask's once parfor's per-chunk bound
+  is numpy's (issue 12's contract: ``2 ceil(log2 n) u sum|x|``); on one given input
+  either may land closer. Not bitwise stable across chunkings: use ``exact=True``.
 - mean/var/std: per chunk the count, the mean (parfor's sum / count) and the centred
   second moment (parfor's dot of the deviations); partials are merged with the
   pairwise formula of Chan, Golub and LeVeque (``M2 = sum M2_i + sum n_i (mean_i -

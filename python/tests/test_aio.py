@@ -15,13 +15,15 @@ import math
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
 import unittest
 import weakref
 
+from _support import EXAMPLES, child_env, parfor, requires_numpy
 from _support import numpy as np
-from _support import parfor, requires_numpy
 
 import parfor.aio as aio
 
@@ -524,6 +526,21 @@ class Fork(unittest.TestCase):
                 self.fail("the forked child hung")
             time.sleep(0.01)
         self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+
+
+class Example(unittest.TestCase):
+    def test_ticker_example_runs(self):
+        out = subprocess.run(
+            [sys.executable, str(EXAMPLES / "aio_ticker.py"), "--size", "1e6", "--repeat", "2"],
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = out.stdout.strip().splitlines()
+        self.assertEqual(lines[-1], "ok")
+        self.assertRegex(out.stdout, r"await parfor.aio.sum: .* event loop: \d+ ticks")
 
 
 if __name__ == "__main__":

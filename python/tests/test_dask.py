@@ -6,9 +6,11 @@ worker processes on 127.0.0.1, one thread each, started and closed here)."""
 import logging
 import math
 import os
+import subprocess
+import sys
 import unittest
 
-from _support import PYTHON_DIR, child_env, parfor
+from _support import EXAMPLES, PYTHON_DIR, child_env, parfor
 from _support import numpy as np
 
 try:
@@ -300,6 +302,21 @@ class ThreadedScheduler(Checks, unittest.TestCase):
         self.assertIsInstance(lazy, da.Array)
         self.assertEqual(lazy.dtype, np.int64)
         self.assertEqual(self.compute(lazy)[0], 4950)
+
+    def test_example_runs(self):
+        # The README's example, small and on the threaded scheduler (its cluster
+        # mode is what DistributedCluster tests).
+        out = subprocess.run(
+            [sys.executable, str(EXAMPLES / "dask_sum.py"), "--size", "1e6", "--chunk",
+             "1e5", "--repeat", "1", "--scheduler", "threads"],
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.strip().splitlines()[-1], "ok")
+        self.assertIn("exact sum == math.fsum, and the same bits for a second chunking", out.stdout)
 
 
 @requires_dask
