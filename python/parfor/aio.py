@@ -226,29 +226,40 @@ class _PythonGate:
         return self.body(ctx, begin, end)
 
 
-def _c_body(body):
-    """The ``BODY`` pointer of a C body (as ``parfor.parallel_for`` accepts it), or
-    None for a Python callable."""
-    as_body = getattr(_api, "_as_body", None)
-    if as_body is not None:
-        return as_body(body)
-    if isinstance(body, BODY):
-        return body
-    if isinstance(body, int) and not isinstance(body, bool):
-        return BODY(body)
-    if isinstance(body, ctypes._CFuncPtr):
-        return BODY(ctypes.cast(body, ctypes.c_void_p).value or 0)
-    return None
+def _c_address(body):
+    """The address of a C body (any form ``parfor.parallel_for`` accepts, checked by
+    it), or None for a Python callable."""
+    # parfor's own conversion checks the body's signature; what it returns (a ctypes
+    # or a cffi function pointer, depending on the binding layer) is read back as an
+    # address, so that the gate below calls the body the same way with either.
+    pointer = _api._as_body(body)
+    if pointer is None:
+        return None
+    if isinstance(pointer, ctypes._CFuncPtr):
+        return ctypes.cast(pointer, ctypes.c_void_p).value or 0
+    global _cffi
+    if _cffi is None:
+        import cffi
+
+        _cffi = cffi.FFI()
+    return int(_cffi.cast("uintptr_t", pointer))
 
 
-def _c_gate(pointer, flag):
-    """A ctypes ``BODY`` that checks the flag and then calls the C body ``pointer``
-    (the call into C releases the GIL, so C bodies still run in parallel)."""
+_cffi = None
+
+
+def _c_gate(address, flag):
+    """A ctypes ``BODY`` that checks the flag and then calls the C body at
+    ``address`` (ctypes releases the GIL for that call, so C bodies still run in
+    parallel). An address of 0 goes to the library, which refuses it."""
+    if address == 0:
+        return 0
+    target = BODY(address)
 
     def gate(ctx, begin, end):
         if flag.is_set():
             return _CANCELLED
-        return pointer(ctx, begin, end)
+        return target(ctx, begin, end)
 
     return BODY(gate)
 
@@ -264,8 +275,8 @@ async def parallel_for(n, body, ctx=None, **kwargs):
     that fails (nonzero return, exception) raises as in ``parfor.parallel_for``."""
     asyncio.get_running_loop()
     flag = threading.Event()
-    pointer = _c_body(body)
-    if pointer is None:
+    address = _c_address(body)
+    if address is None:
         if not callable(body):
             raise TypeError(
                 "body must be a C function (cffi, ctypes, int address) or a Python "
@@ -273,7 +284,7 @@ async def parallel_for(n, body, ctx=None, **kwargs):
             )
         gated = _PythonGate(body, flag)
     else:
-        gated = _c_gate(pointer, flag)
+        gated = _c_gate(address, flag)
 
     call = functools.partial(_api.parallel_for, n, gated, ctx, **kwargs)
 

@@ -22,7 +22,7 @@ import time
 import unittest
 import weakref
 
-from _support import EXAMPLES, child_env, parfor, requires_numpy
+from _support import EXAMPLES, cffi, child_env, parfor, requires_numpy
 from _support import numpy as np
 
 import parfor.aio as aio
@@ -131,6 +131,45 @@ class Results(unittest.TestCase):
 
         run(main())
         self.assertEqual(aio.in_flight(), 0)
+
+    def test_each_kind_of_body(self):
+        # Python callable, ctypes BODY, integer address, cffi callback: every range
+        # reaches the body once, with ctx passed through (a buffer's address for C).
+        hits = array.array("q", [0] * 1000)
+        lock = threading.Lock()
+
+        def count(begin, end):
+            with lock:
+                for i in range(begin, end):
+                    hits[i] += 1
+
+        def c_body(ctx, begin, end):
+            self.assertEqual(ctx, ctypes.addressof(ctypes.c_char.from_buffer(hits)))
+            count(begin, end)
+            return 0
+
+        ctypes_body = parfor.BODY(c_body)
+        bodies = [
+            ("python", lambda ctx, b, e: count(b, e), None),
+            ("ctypes", ctypes_body, hits),
+            ("address", ctypes.cast(ctypes_body, ctypes.c_void_p).value, hits),
+        ]
+        if cffi is not None:
+            ffi = cffi.FFI()
+            bodies.append(
+                ("cffi", ffi.callback("int(void *, size_t, size_t)", lambda ctx, b, e: count(b, e) or 0), None)
+            )
+
+        async def main():
+            for name, body, ctx in bodies:
+                await aio.parallel_for(1000, body, ctx=ctx)
+            with self.assertRaises(parfor.NullArgumentError):
+                await aio.parallel_for(10, 0)
+            with self.assertRaises(TypeError):
+                await aio.parallel_for(10, "not a body")
+
+        run(main())
+        self.assertEqual(list(hits), [len(bodies)] * 1000)
 
     def test_outside_a_running_loop(self):
         coro = aio.sum(array.array("d", [1.0]))
