@@ -49,7 +49,6 @@ import os
 import threading
 
 from . import _api
-from ._errors import CallbackError
 from ._ffi import BODY
 
 __all__ = ["in_flight", "parallel_for", "run", "set_workers", "workers"]

@@ -50,6 +50,7 @@ and parfor reduces each row (one call per output element of the chunk).
 """
 
 import functools
+import inspect
 import math
 import operator
 
@@ -111,6 +112,11 @@ def _as_dask(a, what):
     return a
 
 
+def _keep_shape(block, axis):
+    """The shape of a chunk's partial: the chunk's, with the reduced axes as 1s."""
+    return tuple(1 if i in axis else n for i, n in enumerate(block.shape))
+
+
 def _rows(block, axis):
     """``block`` as a C-contiguous, aligned (kept, reduced) matrix, and the shape of
     the chunk's result with the reduced axes kept as 1s. A full reduction of a
@@ -122,8 +128,28 @@ def _rows(block, axis):
     # Aligned too: a chunk unpickled on a dask.distributed worker can sit at any
     # byte offset of a network frame, which parfor refuses (MisalignedError).
     rows = np.require(moved, requirements=("C", "A")).reshape(m, k)
-    keep_shape = tuple(1 if i in axis else n for i, n in enumerate(block.shape))
-    return rows, keep_shape
+    return rows, _keep_shape(block, axis)
+
+
+# True when parfor's reductions take numpy's axis=, dtype=, keepdims= (the N-d API
+# of issue 12): a chunk is then reduced over its axes in place, in one call, with
+# any strides. Otherwise (the 1-D API) each output element's slice is one call.
+_AXIS_API = "axis" in inspect.signature(_pf_sum).parameters
+
+
+def _reduce_block(fn, block, axis, work):
+    """``fn`` (parfor's sum, prod, min or max) of ``block`` over ``axis``, computed
+    in ``work``, as an array of the partial's shape."""
+    if _AXIS_API:
+        aligned = np.require(block, requirements="A")  # see _rows
+        if fn is _pf_sum or fn is _pf_prod:
+            values = fn(aligned, axis=axis, dtype=work, keepdims=True)
+        else:
+            values = fn(aligned.astype(work, copy=False), axis=axis, keepdims=True)
+        return np.asarray(values, dtype=work)
+    rows, keep_shape = _rows(block, axis)
+    rows = rows.astype(work, copy=False)
+    return np.array([fn(row) for row in rows], dtype=work).reshape(keep_shape)
 
 
 def _finish(result, axis, keepdims):
@@ -174,6 +200,14 @@ def _sum_chunk(block, axis, keepdims, kind, nan, acc=None, computing_meta=False)
         partial = _int_partial(acc)
     else:
         partial = _FLOAT_PARTIAL if kind == "float" else _EXACT_PARTIAL
+    if kind != "exact" and not (nan and block.dtype.kind == "f"):
+        out = np.zeros(_keep_shape(block, axis), dtype=partial)
+        out["n"] = math.prod(block.shape[i] for i in axis)
+        if kind == "int":
+            out["s"] = _reduce_block(_pf_sum, block, axis, acc)
+        else:
+            out["hi"] = _reduce_block(_pf_sum, block, axis, np.dtype(np.float64))
+        return out
     rows, keep_shape = _rows(block, axis)
     out = np.zeros(rows.shape[0], dtype=partial)
     counts = rows.shape[1]
@@ -183,10 +217,7 @@ def _sum_chunk(block, axis, keepdims, kind, nan, acc=None, computing_meta=False)
             counts = np.count_nonzero(present, axis=1)
             rows = np.where(present, rows, 0)
     out["n"] = counts
-    if kind == "int":
-        rows = rows.astype(acc, copy=False)
-        out["s"] = [_pf_sum(row) for row in rows]
-    elif kind == "float":
+    if kind == "float":  # NaNs replaced by 0 above
         out["hi"] = [_pf_sum(row) for row in _float_rows(rows)]
     else:
         if rows.dtype == np.float16:
@@ -365,13 +396,10 @@ def nanmean(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None
 def _prod_chunk(block, axis, keepdims, acc, nan, computing_meta=False):
     if computing_meta:
         return block  # dask's probe for the type; partials are records (see _reduction)
-    rows, keep_shape = _rows(block, axis)
-    if nan and rows.dtype.kind == "f":
-        rows = np.where(np.isnan(rows), 1, rows)
+    if nan and block.dtype.kind == "f":
+        block = np.where(np.isnan(block), 1, block)
     work = _integer_acc(acc) if acc.kind in "biu" else np.dtype(np.float64)
-    rows = rows.astype(work, copy=False)
-    values = np.array([_pf_prod(row) for row in rows], dtype=work)
-    return values.reshape(keep_shape)
+    return _reduce_block(_pf_prod, block, axis, work)
 
 
 def _prod_combine(parts, axis, keepdims, acc):
@@ -413,24 +441,25 @@ _NAME_OF = {"min": "minimum", "max": "maximum"}
 def _extreme_chunk(block, axis, keepdims, which, nan, computing_meta=False):
     if computing_meta:
         return block  # dask's probe for the type; partials are records (see _reduction)
-    rows, keep_shape = _rows(block, axis)
-    if rows.shape[1] == 0 and rows.shape[0] != 0:
+    if block.size == 0 and math.prod(_keep_shape(block, axis)) != 0:
         raise ValueError(
             f"zero-size array to reduction operation {_NAME_OF[which]} which has no identity"
         )
     fn = _pf_min if which == "min" else _pf_max
-    work = rows
-    if rows.dtype == np.bool_:
-        work = rows.view(np.uint8)
-    elif rows.dtype == np.float16:
-        work = rows.astype(np.float32)  # exact widening
-    values = np.empty(rows.shape[0], dtype=work.dtype)
+    work = block
+    if block.dtype == np.bool_:
+        work = block.view(np.uint8)
+    elif block.dtype == np.float16:
+        work = block.astype(np.float32)  # exact widening
+    if not (nan and block.dtype.kind == "f"):
+        return _reduce_block(fn, work, axis, work.dtype).astype(block.dtype)
+    work, keep_shape = _rows(work, axis)
+    values = np.empty(work.shape[0], dtype=work.dtype)
     for i, row in enumerate(work):
-        if nan and row.dtype.kind == "f":
-            row = row[~np.isnan(row)]
-            if row.size == 0:
-                values[i] = np.nan  # all NaN so far: numpy's answer for the slice
-                continue
+        row = row[~np.isnan(row)]
+        if row.size == 0:
+            values[i] = np.nan  # all NaN so far: numpy's answer for the slice
+            continue
         values[i] = fn(row)
     return values.astype(block.dtype).reshape(keep_shape)
 

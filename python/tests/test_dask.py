@@ -11,7 +11,7 @@ import subprocess
 import sys
 import unittest
 
-from _support import EXAMPLES, PYTHON_DIR, child_env, parfor
+from _support import EXAMPLES, PYTHON_DIR, child_env
 from _support import numpy as np
 
 try:
@@ -92,6 +92,7 @@ def round_to_float32(exact):
 
 
 builtins_min = min
+builtins_max = max
 
 
 class Checks:
@@ -268,23 +269,34 @@ class ThreadedScheduler(Checks, unittest.TestCase):
     def compute(self, *arrays):
         return dask.compute(*arrays, scheduler="threads")
 
-    def test_fast_sum_is_at_least_as_accurate_as_dask_on_a_hard_sum(self):
-        # Many chunks whose float sums are large and cancel: dask adds the partials
-        # with plain additions, parfor.dask combines them as double-double pairs.
-        values = np.tile(np.array([1e16, 1.0, -1e16, 1.0, 3.0]), 200)
-        exact = math.fsum(values)
-        for chunks in (3, 7, 10):
-            with self.subTest(chunks=chunks):
-                x = da.from_array(values, chunks=chunks)
-                ours, theirs = self.compute(pdask.sum(x), da.sum(x))
-                self.assertLessEqual(abs(float(ours) - exact), abs(float(theirs) - exact))
-        # Within a chunk the error is that of parfor's fixed-tree sum (the bound of
-        # float_sum_bound), not numpy's pairwise one: either may win on one input.
-        x = da.from_array(values, chunks=500)
-        self.assertLessEqual(abs(float(self.compute(pdask.sum(x))[0]) - exact), float_sum_bound(values))
-        # chunks of one element each: each partial is exact, the combine is what counts
+    def test_fast_sum_combine_is_as_accurate_as_dask(self):
+        # Chunks of two values: each chunk's sum is one rounded addition, the same
+        # whatever the kernel, so the per-chunk partials are known (p) and what is
+        # left is the combine. The partials are large and cancel: dask adds them with
+        # plain additions, parfor.dask as double-double pairs.
+        values = np.tile(np.array([5e15, 5e15, 0.5, 0.5, -5e15, -5e15, 0.25, 0.75]), 250)
+        p = values[0::2] + values[1::2]  # 1e16, 1, -1e16, 1, ...: exact 500
+        target = math.fsum(p)
+        x = da.from_array(values, chunks=2)
+        errors = []
+        for split_every in (4, 32):
+            with self.subTest(split_every=split_every):
+                ours, theirs = self.compute(
+                    pdask.sum(x, split_every=split_every), da.sum(x, split_every=split_every)
+                )
+                self.assertEqual(float(ours), target)
+                self.assertLessEqual(abs(float(ours) - target), abs(float(theirs) - target))
+                errors.append(abs(float(theirs) - target))
+        self.assertGreater(builtins_max(errors), 0)  # dask's plain combine does lose here
+        # chunks of one element: each partial is exact, so the sum is fsum's
         x = da.from_array(values[:200], chunks=1)
-        self.assertEqual(float(self.compute(pdask.sum(x, split_every=8))[0]), math.fsum(values[:200]))
+        self.assertEqual(
+            float(self.compute(pdask.sum(x, split_every=8))[0]), math.fsum(values[:200])
+        )
+        # larger chunks: the error is within the bound of a float sum
+        x = da.from_array(values, chunks=500)
+        error = abs(float(self.compute(pdask.sum(x))[0]) - math.fsum(values))
+        self.assertLessEqual(error, float_sum_bound(values))
 
     def test_misaligned_chunks(self):
         # numpy arrays over an odd offset of a buffer (as unpickled on a distributed
