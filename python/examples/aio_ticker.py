@@ -79,7 +79,10 @@ async def main(size, repeat):
 
     print(f"{repeat} sums of {size} float64 values, {parfor.num_threads()} threads")
     print(f"await parfor.aio.sum: {awaited * 1e3:.1f} ms; event loop: {describe(during_awaited)}")
-    print(f"parfor.sum in the loop: {blocking * 1e3:.1f} ms; event loop: {describe(during_blocking)}")
+    print(
+        f"parfor.sum in the loop: {blocking * 1e3:.1f} ms; "
+        f"event loop: {describe(during_blocking)}"
+    )
     # The loop ran during the awaited calls: ticks at least every few call lengths.
     assert during_awaited, "the event loop did not tick during the awaited calls"
 

@@ -54,7 +54,9 @@ def run(args, compute, persist):
               f"{time.perf_counter() - start:.3f} s")
     print(f"best of {args.repeat}:")
     fast, t_fast = timed("parfor.dask.sum", lambda: compute(pdask.sum(x)), args.repeat)
-    exact, t_exact = timed("parfor.dask.sum(exact=True)", lambda: compute(pdask.sum(x, exact=True)), args.repeat)
+    exact, t_exact = timed(
+        "parfor.dask.sum(exact=True)", lambda: compute(pdask.sum(x, exact=True)), args.repeat
+    )
     theirs, t_dask = timed("dask.array.sum", lambda: compute(da.sum(x)), args.repeat)
     print(f"  parfor.dask.sum / dask.array.sum: {t_dask / t_fast:.2f}x faster; "
           f"exact: {t_dask / t_exact:.2f}x")
@@ -76,7 +78,9 @@ def run(args, compute, persist):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=float, default=1e8, help="elements (default 1e8)")
-    parser.add_argument("--chunk", type=float, default=2.5e7, help="elements per chunk (default 2.5e7)")
+    parser.add_argument(
+        "--chunk", type=float, default=2.5e7, help="elements per chunk (default 2.5e7)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per sum (best kept)")

@@ -363,11 +363,14 @@ def _sum_like(what, a, axis, dtype, keepdims, split_every, out, exact, nan, mean
     aggregate = functools.partial(
         _sum_aggregate, kind=kind, result_dtype=result_dtype, mean=mean
     )
-    result = _reduction(a, chunk, combine, aggregate, axis, keepdims, result_dtype, split_every, out)
-    return result
+    return _reduction(
+        a, chunk, combine, aggregate, axis, keepdims, result_dtype, split_every, out
+    )
 
 
-def sum(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None, exact=False):  # noqa: A001
+def sum(  # noqa: A001
+    a, axis=None, dtype=None, keepdims=False, split_every=None, out=None, exact=False
+):
     """Sum over ``axis`` (numpy's semantics; integers wrap modulo 2^64 as numpy's).
     ``exact=True``: the correctly rounded sum (floats), identical bits for any
     chunking and scheduler. See the module's documentation for the combine."""

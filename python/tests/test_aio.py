@@ -159,7 +159,11 @@ class Results(unittest.TestCase):
         if cffi is not None:
             ffi = cffi.FFI()
             bodies.append(
-                ("cffi", ffi.callback("int(void *, size_t, size_t)", lambda ctx, b, e: count(b, e) or 0), None)
+                (
+                    "cffi",
+                    ffi.callback("int(void *, size_t, size_t)", lambda ctx, b, e: count(b, e) or 0),
+                    None,
+                )
             )
 
         async def main():
@@ -179,6 +183,59 @@ class Results(unittest.TestCase):
             coro.send(None)
         coro.close()
         self.assertEqual(aio.in_flight(), 0)
+
+    def test_workers_from_the_environment(self):
+        code = "import parfor.aio as a; print(a.workers())"
+        for value, expected in (("3", "3"), ("", "1")):
+            env = child_env()
+            env["PARFOR_AIO_WORKERS"] = value
+            out = subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+            )
+            self.assertEqual((out.returncode, out.stdout.strip()), (0, expected), out.stderr)
+        for bad in ("0", "two"):
+            env = child_env()
+            env["PARFOR_AIO_WORKERS"] = bad
+            out = subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+            )
+            self.assertNotEqual(out.returncode, 0)
+            self.assertIn(
+                f"ValueError: PARFOR_AIO_WORKERS must be a positive integer, not {bad!r}",
+                out.stderr,
+            )
+
+    def test_set_workers_while_calls_are_queued(self):
+        # Calls queued on the old executor still run; later calls use the new one.
+        started = threading.Event()
+        release = threading.Event()
+        names = []
+
+        def blocker(ctx, begin, end):
+            started.set()
+            release.wait(WAIT_S)
+
+        def which(ctx, begin, end):
+            names.append(threading.current_thread().name)
+
+        async def main():
+            first = asyncio.ensure_future(aio.parallel_for(1, blocker))
+            await until(started.is_set, "the first call")
+            queued = asyncio.ensure_future(aio.sum(array.array("q", range(10))))
+            await asyncio.sleep(0.01)
+            aio.set_workers(2)
+            later = await aio.parallel_for(1, which)
+            release.set()
+            await first
+            return await queued, later
+
+        try:
+            total, later = run(main())
+        finally:
+            aio.set_workers(1)
+        self.assertEqual((total, later), (45, None))
+        self.assertEqual(len(names), 1)
+        self.assertTrue(names[0].startswith("parfor-aio"), names)
 
     def test_set_workers_checks_its_argument(self):
         with self.assertRaisesRegex(ValueError, r"set_workers\(n\): n must be >= 1, not 0"):

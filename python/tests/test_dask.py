@@ -61,7 +61,8 @@ def float_sum_bound(x):
     summation also meets)."""
     n = x.size
     exact = math.fsum(x.ravel())
-    return 2 * math.ceil(math.log2(n)) * 2.0**-53 * math.fsum(np.abs(x).ravel()) + math.ulp(exact) / 2
+    magnitude = math.fsum(np.abs(x).ravel())
+    return 2 * math.ceil(math.log2(n)) * 2.0**-53 * magnitude + math.ulp(exact) / 2
 
 
 def exact_sum(values):
@@ -325,7 +326,9 @@ class ThreadedScheduler(Checks, unittest.TestCase):
             TypeError, r"parfor.dask.sum: unsupported element type complex128; parfor reduces bool"
         ):
             pdask.sum(da.from_array(np.ones(4, dtype=complex), chunks=2))
-        with self.assertRaisesRegex(TypeError, r"parfor.dask.sum\(exact=True\) needs a float result"):
+        with self.assertRaisesRegex(
+            TypeError, r"parfor.dask.sum\(exact=True\) needs a float result"
+        ):
             pdask.sum(da.from_array(np.arange(4), chunks=2), exact=True)
         with self.assertRaisesRegex(ValueError, "zero-size array to reduction operation minimum"):
             pdask.min(da.from_array(np.ones(0), chunks=2))
