@@ -13,6 +13,22 @@
 #define PARFOR_VERSION_STRING "0.2.0"
 
 /*
+ Most dimensions a parfor_array may have.
+ */
+#define PARFOR_MAX_DIMS 32
+
+/*
+ `axes` (parfor_reduce_array, parfor_moments_array) or `axis`
+ (parfor_argreduce_array) meaning every axis.
+ */
+#define PARFOR_ALL_AXES UINT64_MAX
+
+/*
+ Flag of parfor_moments_array: count, mean and m2 of the non-NaN elements only.
+ */
+#define PARFOR_MOMENTS_SKIP_NAN 1
+
+/*
  Number of int64_t words in a parfor_exact_state.
  */
 #define PARFOR_EXACT_STATE_WORDS 69
@@ -31,6 +47,13 @@
  Flag of the sorts: equal elements keep their input order (ties by position).
  */
 #define PARFOR_SORT_STABLE 2
+
+/*
+ sizeof(parfor_options) in the first published header (size, num_threads,
+ schedule, chunk on LP64): the smallest `size` calls accept, and what
+ parfor_options_init writes, in every later version.
+ */
+#define PARFOR_OPTIONS_MIN_SIZE 32
 
 /*
  The largest team size a call may ask for (equal to the runtime's MAX_THREADS; a
@@ -89,8 +112,10 @@ typedef enum parfor_dtype {
  */
 typedef enum parfor_op {
   /*
-   Sum. Integers wrap (two's complement); floats are summed in a fixed tree, so the
-   result is bitwise identical for every team size and schedule. Empty: 0.
+   Sum. Integers wrap (two's complement); floats are accumulated in double (float
+   input rounded once at the end) in a fixed pairwise tree, so the result is
+   bitwise identical for every team size, schedule and memory layout, and its error
+   is within numpy's pairwise bound, 2 * ceil(log2 n) * u * sum |x_i|. Empty: 0.
    */
   PARFOR_SUM = 0,
   /*
@@ -131,17 +156,16 @@ typedef enum parfor_op {
    */
   PARFOR_SUM_EXACT = 9,
   /*
-   f32/f64: sum with NaN counted as 0, as numpy.nansum (integers: as PARFOR_SUM). Empty: 0.
+   Sum skipping NaNs (integers: as PARFOR_SUM), accumulated as PARFOR_SUM. Empty: 0.
    */
   PARFOR_NAN_SUM = 10,
   /*
-   Minimum ignoring NaN, as numpy.nanmin (NaN only when every element is NaN).
-   Empty: PARFOR_ERR_EMPTY.
+   Minimum skipping NaNs (integers: as PARFOR_MIN); a slice of NaNs only gives NaN
+   (its first one). Empty: PARFOR_ERR_EMPTY.
    */
   PARFOR_NAN_MIN = 11,
   /*
-   Maximum ignoring NaN, as numpy.nanmax (NaN only when every element is NaN).
-   Empty: PARFOR_ERR_EMPTY.
+   Maximum skipping NaNs, as PARFOR_NAN_MIN. Empty: PARFOR_ERR_EMPTY.
    */
   PARFOR_NAN_MAX = 12,
 } parfor_op;
@@ -215,8 +239,10 @@ typedef enum parfor_status {
  */
 typedef struct parfor_options {
   /*
-   sizeof(parfor_options), set by parfor_options_init: lets the struct grow without
-   breaking old callers. A smaller value is PARFOR_ERR_INVALID_ARGUMENT.
+   The size of the caller's struct, set by parfor_options_init_size (or
+   parfor_options_init): lets the struct grow without breaking old callers. Calls
+   read only the fields that lie within `size` bytes (later ones take their
+   defaults); a value below PARFOR_OPTIONS_MIN_SIZE is PARFOR_ERR_INVALID_ARGUMENT.
    */
   size_t size;
   /*
@@ -259,6 +285,35 @@ typedef int (*parfor_fold)(void *ctx, size_t begin, size_t end, void *acc);
  the identity as neutral element; it need not be commutative.
  */
 typedef void (*parfor_combine)(void *ctx, void *acc, const void *other);
+
+/*
+ A strided N-d array, as numpy describes one: element (i_0, ..., i_{ndim-1}) is at
+ data + sum(i_k * strides[k]) bytes. Strides may be negative or 0 (broadcast).
+ Every element address must be a multiple of the element size (checked from data
+ and strides, never by reading memory: PARFOR_ERR_MISALIGNED otherwise).
+ */
+typedef struct parfor_array {
+  /*
+   Address of element (0, ..., 0); never written when the array is an input.
+   */
+  void *data;
+  /*
+   Element type.
+   */
+  parfor_dtype dtype;
+  /*
+   0 ..= PARFOR_MAX_DIMS; 0 is one element.
+   */
+  size_t ndim;
+  /*
+   ndim extents; may be NULL when ndim == 0.
+   */
+  const size_t *shape;
+  /*
+   ndim strides in BYTES, any sign, 0 allowed (broadcast); may be NULL when ndim == 0.
+   */
+  const ptrdiff_t *strides;
+} parfor_array;
 
 /*
  A partial exact sum (see PARFOR_SUM_EXACT): it can be extended with
@@ -323,11 +378,26 @@ const char *parfor_last_error(void);
 const char *parfor_version(void);
 
 /*
- Sets *opts to the defaults: size = sizeof(parfor_options), num_threads = 0 (the
- runtime default), schedule = PARFOR_SCHEDULE_AUTO, chunk = 0 (automatic).
+ Sets *opts to the defaults: num_threads = 0 (the runtime default), schedule =
+ PARFOR_SCHEDULE_AUTO, chunk = 0 (automatic), size = PARFOR_OPTIONS_MIN_SIZE.
+ It writes exactly the PARFOR_OPTIONS_MIN_SIZE bytes of the first published
+ struct, in this and every later version, so a program built against any header
+ is never overrun; fields added later keep their defaults unless the struct is
+ initialised with parfor_options_init_size, which new code should prefer.
  NULL is a no-op.
  */
 void parfor_options_init(struct parfor_options *opts);
+
+/*
+ Sets the `size` bytes at opts to the defaults for a struct of that size (pass
+ sizeof *opts): opts->size = size, every field this library knows to its default
+ (see parfor_options_init), and bytes of a newer header's struct beyond what this
+ library knows to zero. Writes nothing beyond `size` bytes, so a program built
+ against an older, smaller header is never overrun.
+ Errors: PARFOR_ERR_NULL_ARGUMENT (opts), PARFOR_ERR_INVALID_ARGUMENT (size below
+ PARFOR_OPTIONS_MIN_SIZE; nothing is written).
+ */
+enum parfor_status parfor_options_init_size(struct parfor_options *opts, size_t size);
 
 /*
  Runs body(ctx, b, e) over disjoint sub-ranges covering [begin, end): every index is
@@ -410,7 +480,8 @@ enum parfor_status parfor_argmax(const void *data,
  identity) only on success; begin == end copies the identity.
  Errors: PARFOR_ERR_NULL_ARGUMENT (identity, fold, combine, out),
  PARFOR_ERR_INVALID_ARGUMENT (begin > end, acc_size == 0 or too large, options),
- PARFOR_ERR_CALLBACK (a fold returned nonzero).
+ PARFOR_ERR_CALLBACK (a fold returned nonzero), PARFOR_ERR_RUNTIME (the identity's
+ copy or an accumulator could not be allocated; nothing is written).
  */
 enum parfor_status parfor_reduce_with(size_t begin,
                                       size_t end,
@@ -449,6 +520,77 @@ size_t parfor_thread_index(void);
  best, or the lower one PARFOR_ISA names). Static text, never NULL.
  */
 const char *parfor_isa(void);
+
+/*
+ Reduces x over the axes whose bit is set in `axes` (bit k: axis k;
+ PARFOR_ALL_AXES: all), computing and writing in out->dtype. out's shape is x's
+ shape without the reduced axes, in order (ndim 0 for a full reduction); any
+ strides. axes == 0 reduces nothing: each out element is its x element reduced
+ alone (x converted to out->dtype; NAN_SUM turns NaN into 0).
+
+ Accumulator (out->dtype): for SUM, PROD, NAN_SUM and SUM_EXACT the input's type,
+ PARFOR_I64 for a signed integer input, PARFOR_U64 for an unsigned one, or
+ PARFOR_F64 for any input; for LOGICAL_AND/OR the input's type or PARFOR_U8; for the
+ others the input's type. Integers wrap in the accumulator.
+
+ Reproducibility: each out element reduces its slice (the reduced axes in logical C
+ order) exactly as parfor_reduce reduces a contiguous buffer of those values: the
+ same fixed partition of the logical index range, the same lanes and combining
+ tree (non-contiguous blocks are first gathered in logical order). So results do
+ not depend on strides, memory order, team size or schedule, and parfor_reduce of a
+ contiguous buffer equals parfor_reduce_array of the same data bit for bit.
+
+ Errors, with nothing written: PARFOR_ERR_NULL_ARGUMENT (x, out, their data, shape
+ or strides with ndim > 0), PARFOR_ERR_INVALID_ARGUMENT (dtype, op, op not defined
+ for x's dtype, out->dtype not an accumulator (the message names both types), ndim
+ > PARFOR_MAX_DIMS, an axis >= ndim in `axes`, out's ndim or shape, an extent product
+ or byte offset overflowing, out's bytes overlapping x's, options),
+ PARFOR_ERR_MISALIGNED (an element address of x or out not a multiple of its size),
+ PARFOR_ERR_EMPTY (MIN/MAX/NAN_MIN/NAN_MAX with a reduced extent of 0, even when out
+ has no elements).
+ */
+enum parfor_status parfor_reduce_array(const struct parfor_array *x,
+                                       uint64_t axes,
+                                       parfor_op op,
+                                       const struct parfor_options *opts,
+                                       const struct parfor_array *out);
+
+/*
+ Index of the first minimum or maximum along axis number `axis` (0 ..< ndim; out's
+ shape is x's without that axis), or, when axis == PARFOR_ALL_AXES, the flat index
+ in x's logical C order (out has ndim 0). op is PARFOR_MIN, PARFOR_MAX (a NaN is the
+ extreme: the first NaN's index, as numpy), PARFOR_NAN_MIN or PARFOR_NAN_MAX (NaNs
+ skipped); out->dtype is PARFOR_I64 or PARFOR_U64.
+ Errors, with nothing written: as parfor_reduce_array, and PARFOR_ERR_EMPTY when
+ the reduced extent is 0 or, for NAN_MIN/NAN_MAX, some slice is all NaN.
+ */
+enum parfor_status parfor_argreduce_array(const struct parfor_array *x,
+                                          uint64_t axis,
+                                          parfor_op op,
+                                          const struct parfor_options *opts,
+                                          const struct parfor_array *out);
+
+/*
+ Count, mean and centred second moment m2 = sum((x - mean)^2) of x over the axes in
+ `axes` (as parfor_reduce_array; axes == 0: each element alone). count (PARFOR_U64
+ or PARFOR_I64, may be NULL), mean (PARFOR_F32 or PARFOR_F64, required) and m2 (mean's
+ dtype, may be NULL) all have the reduced shape. Any input dtype; integers compute
+ in double. Two passes per slice in double, each summed as PARFOR_SUM sums (same
+ partition and tree): the mean, then the squared deviations from it; reproducible
+ like the sums. With flags PARFOR_MOMENTS_SKIP_NAN only non-NaN elements count.
+ An empty slice (or all NaN when skipping) gives count 0, mean NaN, m2 NaN. The
+ variance is m2 / (count - ddof): ddof is the caller's business.
+ Errors, with nothing written: as parfor_reduce_array for x, count, mean and m2
+ (each output checked for shape, alignment and overlap with x and the others),
+ and PARFOR_ERR_INVALID_ARGUMENT for unknown flags or output dtypes.
+ */
+enum parfor_status parfor_moments_array(const struct parfor_array *x,
+                                        uint64_t axes,
+                                        unsigned int flags,
+                                        const struct parfor_options *opts,
+                                        const struct parfor_array *count,
+                                        const struct parfor_array *mean,
+                                        const struct parfor_array *m2);
 
 /*
  sizeof(parfor_exact_state), for bindings that cannot read the header (e.g. ctypes).
