@@ -507,8 +507,8 @@ impl<T: Element> Strided<'_, T> {
         while done < dst.len() {
             let run = (w.shape[d - 1] - idx[d - 1]).min(dst.len() - done);
             let mut off = 0isize;
-            for k in 0..d {
-                off += idx[k] as isize * w.strides[k];
+            for (&i, &st) in idx[..d].iter().zip(&w.strides[..d]) {
+                off += i as isize * st;
             }
             let p = self.base.wrapping_offset(off).cast::<T>();
             let out = &mut dst[done..done + run];
@@ -862,8 +862,8 @@ impl Outputs {
             let c = (i % self.shape[k]) as isize;
             i /= self.shape[k];
             xo += c * self.x_strides[k];
-            for j in 0..3 {
-                oo[j] += c * self.out_strides[j][k];
+            for (o, st) in oo.iter_mut().zip(&self.out_strides) {
+                *o += c * st[k];
             }
         }
         (xo, oo)

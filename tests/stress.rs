@@ -226,10 +226,11 @@ macro_rules! int {
                 use parfor_op::*;
                 let b = |v: bool| if v { 1 } else { 0 };
                 Some(match op {
-                    PARFOR_SUM => x.iter().fold(0 as $t, |a, &v| a.wrapping_add(v)),
+                    // Integers: the NaN-skipping operators are SUM/MIN/MAX.
+                    PARFOR_SUM | PARFOR_NAN_SUM => x.iter().fold(0 as $t, |a, &v| a.wrapping_add(v)),
                     PARFOR_PROD => x.iter().fold(1 as $t, |a, &v| a.wrapping_mul(v)),
-                    PARFOR_MIN => *x.iter().min()?,
-                    PARFOR_MAX => *x.iter().max()?,
+                    PARFOR_MIN | PARFOR_NAN_MIN => *x.iter().min()?,
+                    PARFOR_MAX | PARFOR_NAN_MAX => *x.iter().max()?,
                     PARFOR_BIT_AND => x.iter().fold(!0, |a, &v| a & v),
                     PARFOR_BIT_OR => x.iter().fold(0, |a, &v| a | v),
                     PARFOR_BIT_XOR => x.iter().fold(0, |a, &v| a ^ v),

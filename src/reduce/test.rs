@@ -167,6 +167,8 @@ fn bounded_partials_give_the_same_tree() {
             }
         }
     }
+}
+
 /// A small deterministic generator (xorshift), so the tests need no crate.
 fn lcg(seed: &mut u64) -> u64 {
     *seed ^= *seed << 13;
