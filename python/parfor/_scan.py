@@ -12,11 +12,14 @@ does not scan (float16, complex, object, ...) are handed to numpy.
 """
 
 from ._errors import error_for
-from ._ffi import DType, Op, lib
+from ._ffi import DType, Op, ffi, lib
 
 __all__ = ["cumsum", "cumprod", "cummin", "cummax", "sum_error_bound"]
 
 _parfor_scan = lib.parfor_scan
+def _ptr(address, _cast=ffi.cast):
+    """An integer address as the ``void *`` cffi passes."""
+    return _cast("void *", address)
 
 #: numpy dtype name -> parfor dtype.
 _DTYPES = {
@@ -65,7 +68,9 @@ def _scan_rows(np, src, dst, op, dtype):
     step = n * src.itemsize
     base_in, base_out = src.ctypes.data, dst.ctypes.data
     for r in range(rows):
-        code = _parfor_scan(base_in + r * step, n, dtype, op, 0, None, base_out + r * step)
+        code = _parfor_scan(
+            _ptr(base_in + r * step), n, dtype, op, 0, ffi.NULL, _ptr(base_out + r * step)
+        )
         if code:
             raise error_for(code)
 

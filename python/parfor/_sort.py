@@ -9,11 +9,10 @@ is one C call with the GIL released; bool arrays sort as uint8. Element types th
 library does not sort (float16, complex, object, strings, ...) are handed to numpy.
 """
 
-import ctypes
 
 from ._errors import error_for
-from ._ffi import SORT_STABLE, lib
-from ._scan import _DTYPES, _numpy
+from ._ffi import SORT_STABLE, ffi, lib
+from ._scan import _DTYPES, _numpy, _ptr
 
 __all__ = ["sort", "sort_inplace", "argsort"]
 
@@ -46,7 +45,7 @@ def _sort_rows(rows, pdtype, flags):
     step = n * rows.itemsize
     base = rows.ctypes.data
     for r in range(count):
-        code = _parfor_sort(base + r * step, n, pdtype, flags, None)
+        code = _parfor_sort(_ptr(base + r * step), n, pdtype, flags, ffi.NULL)
         if code:
             raise error_for(code)
 
@@ -112,12 +111,12 @@ def argsort(a, axis=-1, stable=False):
         base_in, base_out = rows.ctypes.data, out.ctypes.data
         for r in range(rows.shape[0]):
             code = _parfor_argsort(
-                base_in + r * step_in,
+                _ptr(base_in + r * step_in),
                 n,
                 int(pdtype),
                 SORT_STABLE,
-                None,
-                ctypes.cast(base_out + r * step_out, ctypes.POINTER(ctypes.c_size_t)),
+                ffi.NULL,
+                ffi.cast("size_t *", base_out + r * step_out),
             )
             if code:
                 raise error_for(code)

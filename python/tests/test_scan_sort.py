@@ -3,7 +3,6 @@ integer results equal, float sums within the documented bound of the exact prefi
 (fractions), sorts equal to numpy.sort (NaN last, -0.0 == 0.0), argsorts valid
 permutations equal to numpy's stable argsort, and the library's refusals."""
 
-import ctypes
 import unittest
 from fractions import Fraction
 
@@ -120,13 +119,17 @@ class Scans(unittest.TestCase):
     def test_library_refusals(self):
         # The C boundary's checks as Python sees them (through the raw binding).
         x = np.arange(8.0)
-        addr = x.ctypes.data
-        lib = parfor.lib
-        self.assertEqual(lib.parfor_scan(addr, 8, 1, 0, 2, None, addr), 2)  # unknown flag
-        self.assertEqual(lib.parfor_scan(addr, 8, 1, 7, 0, None, addr), 2)  # LOGICAL_AND
-        self.assertEqual(lib.parfor_scan(addr, 4, 1, 0, 0, None, addr + 8), 2)  # overlap
-        self.assertEqual(lib.parfor_scan(addr + 1, 4, 1, 0, 0, None, addr + 40), 3)  # misaligned
-        self.assertEqual(lib.parfor_scan(None, 4, 1, 0, 0, None, addr), 1)
+        lib, ffi = parfor.lib, parfor.ffi
+
+        def addr_at(offset=0):
+            return ffi.cast("void *", x.ctypes.data + offset)
+
+        addr = addr_at()
+        self.assertEqual(lib.parfor_scan(addr, 8, 1, 0, 2, ffi.NULL, addr), 2)  # unknown flag
+        self.assertEqual(lib.parfor_scan(addr, 8, 1, 7, 0, ffi.NULL, addr), 2)  # LOGICAL_AND
+        self.assertEqual(lib.parfor_scan(addr, 4, 1, 0, 0, ffi.NULL, addr_at(8)), 2)  # overlap
+        self.assertEqual(lib.parfor_scan(addr_at(1), 4, 1, 0, 0, ffi.NULL, addr_at(40)), 3)  # misaligned
+        self.assertEqual(lib.parfor_scan(ffi.NULL, 4, 1, 0, 0, ffi.NULL, addr), 1)
         np.testing.assert_array_equal(x, np.arange(8.0))
 
 
@@ -194,11 +197,12 @@ class Sorts(unittest.TestCase):
 
     def test_descending_through_the_library(self):
         x = np.array([3.0, np.nan, -1.0, 2.0])
-        lib = parfor.lib
-        idx = (ctypes.c_size_t * 4)()
-        self.assertEqual(lib.parfor_argsort(x.ctypes.data, 4, 1, 1, None, idx), 0)
+        lib, ffi = parfor.lib, parfor.ffi
+        data = ffi.cast("void *", x.ctypes.data)
+        idx = ffi.new("size_t[4]")
+        self.assertEqual(lib.parfor_argsort(data, 4, 1, 1, ffi.NULL, idx), 0)
         self.assertEqual(list(idx), [0, 3, 2, 1])
-        self.assertEqual(lib.parfor_sort(x.ctypes.data, 4, 1, 4, None), 2)  # unknown flag
+        self.assertEqual(lib.parfor_sort(data, 4, 1, 4, ffi.NULL), 2)  # unknown flag
 
 
 if __name__ == "__main__":
