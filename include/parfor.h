@@ -543,7 +543,7 @@ const char *parfor_isa(void);
  Errors, with nothing written: PARFOR_ERR_NULL_ARGUMENT (x, out, their data, shape
  or strides with ndim > 0), PARFOR_ERR_INVALID_ARGUMENT (dtype, op, op not defined
  for x's dtype, out->dtype not an accumulator (the message names both types), ndim
- > PARFOR_MAX_DIMS, an axis >= ndim in `axes`, out's ndim or shape, an extent product
+ above PARFOR_MAX_DIMS, an axis >= ndim in `axes`, out's ndim or shape, an extent product
  or byte offset overflowing, out's bytes overlapping x's, options),
  PARFOR_ERR_MISALIGNED (an element address of x or out not a multiple of its size),
  PARFOR_ERR_EMPTY (MIN/MAX/NAN_MIN/NAN_MAX with a reduced extent of 0, even when out
