@@ -269,6 +269,12 @@ typedef struct parfor_options {
  each thread is handed its one range when the loop starts, as in OpenMP; with a
  chunk or a dynamic or guided schedule, a thread takes its next range only while
  no body has failed.
+ A body may end its thread with pthread_exit or be cancelled at a cancellation
+ point: the unwind passes through parfor (which waits, on the calling thread, for
+ the call's other parts first); on a worker thread the call then returns
+ PARFOR_ERR_RUNTIME and a new worker takes its place. The same holds for the
+ callbacks of parfor_reduce_with and parfor_sort_with. Not with PARFOR_OMP_TEAM
+ parts on OpenMP's threads, where OpenMP forbids it. No longjmp out of a callback.
  */
 typedef int (*parfor_body)(void *ctx, size_t begin, size_t end);
 
@@ -351,7 +357,7 @@ typedef struct parfor_exact_state {
  goes before the one at `b`, positive when after, 0 when equal. Called from
  several threads at once with the same `ctx`; `a` and `b` point into the array
  being sorted and must not be written. It must return normally (no longjmp, no
- C++ exception).
+ C++ exception), or end its thread (pthread_exit, cancellation): see parfor_body.
  */
 typedef int (*parfor_compare)(void *ctx, const void *a, const void *b);
 

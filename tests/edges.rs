@@ -167,6 +167,24 @@ fn concurrent_callers_progress_independently() {
     expect_passed(&out, "busy_team passed");
 }
 
+/// Row 7: a forced unwind raised in a callback (pthread_exit, cancellation) passes
+/// through parfor to the thread's start: the thread ends with its value, an ended
+/// worker is replaced, nothing aborts. Each scenario is its own process.
+#[test]
+fn forced_unwinds_pass_through() {
+    let exe = build("forced_unwind", &[]);
+    for scenario in [
+        "leader_exit",
+        "worker_exit",
+        "cancel",
+        "reduce_exit",
+        "sort_exit",
+    ] {
+        let out = run_bounded(command(&exe, &[scenario], &[]), DEADLINE);
+        expect_passed(&out, &format!("forced_unwind {scenario} passed"));
+    }
+}
+
 /// Row 8: masks the application sets on parfor's threads while calls run are never
 /// widened. The race the old code lost (a worker restoring the mask it saved before
 /// moving itself) is rare to hit from outside, so the test also checks the cause:

@@ -103,7 +103,7 @@ fn options(num_threads: usize, schedule: parfor_schedule, chunk: usize) -> parfo
 }
 
 /// Adds the length of every range to the AtomicUsize at ctx.
-unsafe extern "C" fn count_body(ctx: *mut c_void, begin: usize, end: usize) -> c_int {
+unsafe extern "C-unwind" fn count_body(ctx: *mut c_void, begin: usize, end: usize) -> c_int {
     // SAFETY: every caller in this file passes an AtomicUsize as ctx.
     let counter = unsafe { &*ctx.cast::<AtomicUsize>() };
     counter.fetch_add(end - begin, Ordering::Relaxed);
@@ -111,7 +111,7 @@ unsafe extern "C" fn count_body(ctx: *mut c_void, begin: usize, end: usize) -> c
 }
 
 /// Fold for a u64 accumulator: adds the indices of the range.
-unsafe extern "C" fn sum_fold(
+unsafe extern "C-unwind" fn sum_fold(
     _ctx: *mut c_void,
     begin: usize,
     end: usize,
@@ -123,7 +123,7 @@ unsafe extern "C" fn sum_fold(
     0
 }
 
-unsafe extern "C" fn sum_combine(_ctx: *mut c_void, acc: *mut c_void, other: *const c_void) {
+unsafe extern "C-unwind" fn sum_combine(_ctx: *mut c_void, acc: *mut c_void, other: *const c_void) {
     // SAFETY: two distinct accumulators of 8 bytes, 64-byte aligned.
     unsafe { *acc.cast::<u64>() += *other.cast::<u64>() };
 }
@@ -868,12 +868,12 @@ impl FailAt {
     }
 }
 
-unsafe extern "C" fn failing_body(ctx: *mut c_void, begin: usize, end: usize) -> c_int {
+unsafe extern "C-unwind" fn failing_body(ctx: *mut c_void, begin: usize, end: usize) -> c_int {
     // SAFETY: every caller passes a FailAt as ctx.
     unsafe { &*ctx.cast::<FailAt>() }.visit(begin, end)
 }
 
-unsafe extern "C" fn failing_fold(
+unsafe extern "C-unwind" fn failing_fold(
     ctx: *mut c_void,
     begin: usize,
     end: usize,

@@ -61,7 +61,7 @@ fn dot<T: Copy + Default>(a: &[T], dtype: parfor_dtype, o: &parfor_options) -> T
     out
 }
 
-unsafe extern "C" fn fold(ctx: *mut c_void, b: usize, e: usize, acc: *mut c_void) -> i32 {
+unsafe extern "C-unwind" fn fold(ctx: *mut c_void, b: usize, e: usize, acc: *mut c_void) -> i32 {
     // SAFETY: ctx is the input's Vec<f64>, acc one f64.
     let x = unsafe { &*(ctx as *const Vec<f64>) };
     let acc = acc as *mut f64;
@@ -72,7 +72,7 @@ unsafe extern "C" fn fold(ctx: *mut c_void, b: usize, e: usize, acc: *mut c_void
     0
 }
 
-unsafe extern "C" fn combine(_: *mut c_void, acc: *mut c_void, other: *const c_void) {
+unsafe extern "C-unwind" fn combine(_: *mut c_void, acc: *mut c_void, other: *const c_void) {
     // SAFETY: two f64 accumulators.
     unsafe { *(acc as *mut f64) += *(other as *const f64) };
 }

@@ -820,7 +820,7 @@ struct Counts {
     counts: Vec<AtomicU32>,
 }
 
-unsafe extern "C" fn count_body(ctx: *mut c_void, begin: usize, end: usize) -> c_int {
+unsafe extern "C-unwind" fn count_body(ctx: *mut c_void, begin: usize, end: usize) -> c_int {
     // SAFETY: the test passes a live Counts, touched only through atomics.
     let ctx = unsafe { &*(ctx as *const Counts) };
     if begin >= end || begin < ctx.begin || end - ctx.begin > ctx.counts.len() {
@@ -930,7 +930,7 @@ struct ByteCtx {
     identity: Vec<u8>,
 }
 
-unsafe extern "C" fn byte_fold(
+unsafe extern "C-unwind" fn byte_fold(
     ctx: *mut c_void,
     begin: usize,
     end: usize,
@@ -952,7 +952,7 @@ unsafe extern "C" fn byte_fold(
     0
 }
 
-unsafe extern "C" fn byte_combine(ctx: *mut c_void, acc: *mut c_void, other: *const c_void) {
+unsafe extern "C-unwind" fn byte_combine(ctx: *mut c_void, acc: *mut c_void, other: *const c_void) {
     // SAFETY: as in byte_fold; `other` is a distinct accumulator of the same size.
     let ctx = unsafe { &*(ctx as *const ByteCtx) };
     let size = ctx.identity.len();

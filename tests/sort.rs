@@ -246,14 +246,18 @@ struct Rec {
     pad: [u64; 2],
 }
 
-unsafe extern "C" fn by_key(_ctx: *mut c_void, a: *const c_void, b: *const c_void) -> i32 {
+unsafe extern "C-unwind" fn by_key(_ctx: *mut c_void, a: *const c_void, b: *const c_void) -> i32 {
     // SAFETY: parfor passes pointers to whole Rec elements.
     let (a, b) = unsafe { (&*(a as *const Rec), &*(b as *const Rec)) };
     (a.key > b.key) as i32 - (a.key < b.key) as i32
 }
 
 /// Answers at random: not an ordering at all.
-unsafe extern "C" fn random_answer(ctx: *mut c_void, _a: *const c_void, _b: *const c_void) -> i32 {
+unsafe extern "C-unwind" fn random_answer(
+    ctx: *mut c_void,
+    _a: *const c_void,
+    _b: *const c_void,
+) -> i32 {
     // SAFETY: ctx is the AtomicU64 the test passes.
     let state = unsafe { &*(ctx as *const AtomicU64) };
     let v = state.fetch_add(0x9E37_79B9_7F4A_7C15, AtomicOrdering::Relaxed);
@@ -261,7 +265,11 @@ unsafe extern "C" fn random_answer(ctx: *mut c_void, _a: *const c_void, _b: *con
     v as i32 - 1
 }
 
-unsafe extern "C" fn always_less(_c: *mut c_void, _a: *const c_void, _b: *const c_void) -> i32 {
+unsafe extern "C-unwind" fn always_less(
+    _c: *mut c_void,
+    _a: *const c_void,
+    _b: *const c_void,
+) -> i32 {
     -1
 }
 
@@ -327,7 +335,11 @@ fn sort_with_inconsistent_comparators_keeps_every_element() {
             (
                 "random",
                 random_answer
-                    as unsafe extern "C" fn(*mut c_void, *const c_void, *const c_void) -> i32,
+                    as unsafe extern "C-unwind" fn(
+                        *mut c_void,
+                        *const c_void,
+                        *const c_void,
+                    ) -> i32,
             ),
             ("always less", always_less),
         ] {

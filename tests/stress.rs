@@ -112,7 +112,7 @@ impl CountCtx {
     }
 }
 
-unsafe extern "C" fn count_body(ctx: *mut c_void, begin: usize, end: usize) -> c_int {
+unsafe extern "C-unwind" fn count_body(ctx: *mut c_void, begin: usize, end: usize) -> c_int {
     // SAFETY: every caller passes a live CountCtx, shared read-only apart from atomics.
     let ctx = unsafe { &*(ctx as *const CountCtx) };
     for i in begin..end {
@@ -355,7 +355,7 @@ struct SpanCtx {
     folds: AtomicUsize,
 }
 
-unsafe extern "C" fn span_fold(
+unsafe extern "C-unwind" fn span_fold(
     ctx: *mut c_void,
     begin: usize,
     end: usize,
@@ -405,7 +405,11 @@ unsafe extern "C" fn span_fold(
     0
 }
 
-unsafe extern "C" fn span_combine(_ctx: *mut c_void, acc: *mut c_void, other: *const c_void) {
+unsafe extern "C-unwind" fn span_combine(
+    _ctx: *mut c_void,
+    acc: *mut c_void,
+    other: *const c_void,
+) {
     // SAFETY: the library passes two distinct live accumulators of size_of::<Span>().
     let (acc, other) = unsafe { (&mut *(acc as *mut Span), &*(other as *const Span)) };
     if other.count == 0 {
@@ -527,7 +531,7 @@ struct NestCtx<'a> {
     problems: AtomicUsize,
 }
 
-unsafe extern "C" fn nest_body(ctx: *mut c_void, begin: usize, end: usize) -> c_int {
+unsafe extern "C-unwind" fn nest_body(ctx: *mut c_void, begin: usize, end: usize) -> c_int {
     // SAFETY: callers pass a live NestCtx.
     let ctx = unsafe { &*(ctx as *const NestCtx) };
     for i in begin..end {
@@ -627,7 +631,7 @@ fn check_nested(rng: &mut Rng, words: &[u64], tag: &str) {
 // ---------------------------------------------------------------------------------
 // Bad arguments: the exact status, and *out untouched.
 
-unsafe extern "C" fn never_body(_: *mut c_void, _: usize, _: usize) -> c_int {
+unsafe extern "C-unwind" fn never_body(_: *mut c_void, _: usize, _: usize) -> c_int {
     // Reaching a body for a call that must fail validation is itself an error.
     std::process::abort()
 }

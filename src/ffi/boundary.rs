@@ -82,6 +82,28 @@ pub(crate) fn guard(name: &str, f: impl FnOnce() -> parfor_status) -> parfor_sta
     }
 }
 
+/// For an exported function that calls C callbacks: `prepare` (the argument checks)
+/// runs under the panic guard, as [`guard`]; `run`, which calls the callbacks, does
+/// not, and runs with forced unwinds passing (`runtime::passing_forced_unwinds`). A
+/// callback may end its thread with `pthread_exit` or be cancelled (CPython does
+/// this to daemon threads at exit); that unwind must reach the thread's start, and
+/// `catch_unwind` would swallow it and make glibc abort ("FATAL: exception not
+/// rethrown"). parfor's own code inside `run` is written not to panic.
+pub(crate) fn guard_callbacks<T>(
+    name: &str,
+    prepare: impl FnOnce() -> Result<T, parfor_status>,
+    run: impl FnOnce(T) -> parfor_status,
+) -> parfor_status {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(prepare)) {
+        Ok(Ok(prepared)) => crate::runtime::passing_forced_unwinds(|| run(prepared)),
+        Ok(Err(status)) => status,
+        Err(payload) => fail(
+            PARFOR_ERR_PANIC,
+            format!("{name}: internal panic: {}", panic_text(&*payload)),
+        ),
+    }
+}
+
 /// Runs `f` for a function that returns a plain value; a panic gives `fallback`.
 pub(crate) fn guard_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(fallback)

@@ -22,7 +22,7 @@ pub use self::array::{
     parfor_argreduce_array, parfor_array, parfor_moments_array, parfor_reduce_array,
     PARFOR_ALL_AXES, PARFOR_MAX_DIMS, PARFOR_MOMENTS_SKIP_NAN,
 };
-use boundary::{check, fail, guard, guard_value, UserCtx};
+use boundary::{check, fail, guard, guard_callbacks, guard_value, UserCtx};
 pub use scan::{parfor_scan, PARFOR_SCAN_EXCLUSIVE};
 pub use sort::*;
 pub use status::parfor_status;
@@ -39,21 +39,32 @@ use crate::error::Error;
 /// each thread is handed its one range when the loop starts, as in OpenMP; with a
 /// chunk or a dynamic or guided schedule, a thread takes its next range only while
 /// no body has failed.
+/// A body may end its thread with pthread_exit or be cancelled at a cancellation
+/// point: the unwind passes through parfor (which waits, on the calling thread, for
+/// the call's other parts first); on a worker thread the call then returns
+/// PARFOR_ERR_RUNTIME and a new worker takes its place. The same holds for the
+/// callbacks of parfor_reduce_with and parfor_sort_with. Not with PARFOR_OMP_TEAM
+/// parts on OpenMP's threads, where OpenMP forbids it. No longjmp out of a callback.
 pub type parfor_body =
-    Option<unsafe extern "C" fn(ctx: *mut c_void, begin: usize, end: usize) -> c_int>;
+    Option<unsafe extern "C-unwind" fn(ctx: *mut c_void, begin: usize, end: usize) -> c_int>;
 
 /// Fold of a user-defined reduction: fold the iterations [begin, end) into `acc`, an
 /// accumulator of `acc_size` bytes (64-byte aligned) that starts as a copy of the
 /// identity. Return 0 to go on; nonzero cancels the reduction.
 pub type parfor_fold = Option<
-    unsafe extern "C" fn(ctx: *mut c_void, begin: usize, end: usize, acc: *mut c_void) -> c_int,
+    unsafe extern "C-unwind" fn(
+        ctx: *mut c_void,
+        begin: usize,
+        end: usize,
+        acc: *mut c_void,
+    ) -> c_int,
 >;
 
 /// Combine of a user-defined reduction: acc = acc (+) other. Must be associative
 /// (it is applied in a fixed tree, always with the earlier range on the left), with
 /// the identity as neutral element; it need not be commutative.
 pub type parfor_combine =
-    Option<unsafe extern "C" fn(ctx: *mut c_void, acc: *mut c_void, other: *const c_void)>;
+    Option<unsafe extern "C-unwind" fn(ctx: *mut c_void, acc: *mut c_void, other: *const c_void)>;
 
 /// Static text describing a status (for example "a required pointer argument was
 /// NULL"). Never NULL; an unknown value gives "unknown parfor_status value".
@@ -157,33 +168,39 @@ pub unsafe extern "C" fn parfor_options_init_size(
 /// Errors: PARFOR_ERR_NULL_ARGUMENT (body), PARFOR_ERR_INVALID_ARGUMENT (range,
 /// options), PARFOR_ERR_CALLBACK, PARFOR_ERR_RUNTIME.
 #[no_mangle]
-pub unsafe extern "C" fn parfor_for(
+pub unsafe extern "C-unwind" fn parfor_for(
     begin: usize,
     end: usize,
     opts: *const parfor_options,
     body: parfor_body,
     ctx: *mut c_void,
 ) -> parfor_status {
-    guard("parfor_for", || {
-        let Some(body) = body else {
-            return fail(PARFOR_ERR_NULL_ARGUMENT, "argument `body` is NULL");
-        };
-        let range = check!(boundary::range(begin, end));
-        // SAFETY: the caller passes NULL or a valid parfor_options.
-        let opts = check!(unsafe { boundary::options(opts) });
-        let ctx = UserCtx(ctx);
-        let result = crate::parallel_for::parallel_for_copy(range, &opts, move |r| {
-            // SAFETY: `body` is the caller's function for this ctx; the header documents
-            // that it is called concurrently with disjoint ranges.
-            let code = unsafe { body(ctx.get(), r.start, r.end) };
-            if code == 0 {
-                Ok(())
-            } else {
-                Err(code)
-            }
-        });
-        finish(result, "body", |()| {})
-    })
+    guard_callbacks(
+        "parfor_for",
+        || {
+            let Some(body) = body else {
+                return Err(fail(PARFOR_ERR_NULL_ARGUMENT, "argument `body` is NULL"));
+            };
+            let range = boundary::range(begin, end)?;
+            // SAFETY: the caller passes NULL or a valid parfor_options.
+            let opts = unsafe { boundary::options(opts) }?;
+            Ok((body, range, opts))
+        },
+        |(body, range, opts)| {
+            let ctx = UserCtx(ctx);
+            let result = crate::parallel_for::parallel_for_copy(range, &opts, move |r| {
+                // SAFETY: `body` is the caller's function for this ctx; the header
+                // documents that it is called concurrently with disjoint ranges.
+                let code = unsafe { body(ctx.get(), r.start, r.end) };
+                if code == 0 {
+                    Ok(())
+                } else {
+                    Err(code)
+                }
+            });
+            finish(result, "body", |()| {})
+        },
+    )
 }
 
 /// Reduces `len` elements of type `dtype` at `data` with `op` and writes the result,
@@ -324,7 +341,7 @@ unsafe fn arg_extreme(
 /// copy or an accumulator could not be allocated; nothing is written).
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn parfor_reduce_with(
+pub unsafe extern "C-unwind" fn parfor_reduce_with(
     begin: usize,
     end: usize,
     identity: *const c_void,
@@ -335,61 +352,68 @@ pub unsafe extern "C" fn parfor_reduce_with(
     ctx: *mut c_void,
     out: *mut c_void,
 ) -> parfor_status {
-    guard("parfor_reduce_with", || {
-        check!(boundary::non_null(identity, "identity"));
-        let Some(fold) = fold else {
-            return fail(PARFOR_ERR_NULL_ARGUMENT, "argument `fold` is NULL");
-        };
-        let Some(combine) = combine else {
-            return fail(PARFOR_ERR_NULL_ARGUMENT, "argument `combine` is NULL");
-        };
-        check!(boundary::non_null(out, "out"));
-        if acc_size == 0 || acc_size > isize::MAX as usize / 2 {
-            return fail(
-                PARFOR_ERR_INVALID_ARGUMENT,
-                format!("argument `acc_size` is {acc_size}: it must be in 1..=PTRDIFF_MAX/2"),
+    guard_callbacks(
+        "parfor_reduce_with",
+        || {
+            boundary::non_null(identity, "identity")?;
+            let Some(fold) = fold else {
+                return Err(fail(PARFOR_ERR_NULL_ARGUMENT, "argument `fold` is NULL"));
+            };
+            let Some(combine) = combine else {
+                return Err(fail(PARFOR_ERR_NULL_ARGUMENT, "argument `combine` is NULL"));
+            };
+            boundary::non_null(out, "out")?;
+            if acc_size == 0 || acc_size > isize::MAX as usize / 2 {
+                return Err(fail(
+                    PARFOR_ERR_INVALID_ARGUMENT,
+                    format!("argument `acc_size` is {acc_size}: it must be in 1..=PTRDIFF_MAX/2"),
+                ));
+            }
+            let range = boundary::range(begin, end)?;
+            // SAFETY: the caller passes NULL or a valid parfor_options.
+            let opts = unsafe { boundary::options(opts) }?;
+            // SAFETY: the caller passes `acc_size` readable bytes at `identity`.
+            let identity_bytes =
+                unsafe { std::slice::from_raw_parts(identity.cast::<u8>(), acc_size) };
+            // Fallible: an accumulator of any size may come from C (issue 13, row 3).
+            let mut identity = Vec::new();
+            if identity.try_reserve_exact(acc_size).is_err() {
+                return Err(fail(
+                    PARFOR_ERR_RUNTIME,
+                    format!("cannot allocate a copy of the identity ({acc_size} bytes)"),
+                ));
+            }
+            identity.extend_from_slice(identity_bytes);
+            Ok((fold, combine, range, opts, identity))
+        },
+        |(fold, combine, range, opts, identity)| {
+            let ctx = UserCtx(ctx);
+            let result = crate::reduce::user::reduce_bytes(
+                range,
+                &opts,
+                &identity,
+                |r, acc| {
+                    // SAFETY: `acc` is a live, exclusive, 64-byte aligned buffer of
+                    // acc_size bytes; fold is the caller's function for this ctx.
+                    let code = unsafe { fold(ctx.get(), r.start, r.end, acc.cast()) };
+                    if code == 0 {
+                        Ok(())
+                    } else {
+                        Err(code)
+                    }
+                },
+                |acc, other| {
+                    // SAFETY: two distinct live accumulators of acc_size bytes.
+                    unsafe { combine(ctx.get(), acc.cast(), other.cast()) }
+                },
             );
-        }
-        let range = check!(boundary::range(begin, end));
-        // SAFETY: the caller passes NULL or a valid parfor_options.
-        let opts = check!(unsafe { boundary::options(opts) });
-        // SAFETY: the caller passes `acc_size` readable bytes at `identity`.
-        let identity_bytes = unsafe { std::slice::from_raw_parts(identity.cast::<u8>(), acc_size) };
-        // Fallible: an accumulator of any size may come from C (issue 13, row 3).
-        let mut identity = Vec::new();
-        if identity.try_reserve_exact(acc_size).is_err() {
-            return fail(
-                PARFOR_ERR_RUNTIME,
-                format!("cannot allocate a copy of the identity ({acc_size} bytes)"),
-            );
-        }
-        identity.extend_from_slice(identity_bytes);
-        let ctx = UserCtx(ctx);
-        let result = crate::reduce::user::reduce_bytes(
-            range,
-            &opts,
-            &identity,
-            |r, acc| {
-                // SAFETY: `acc` is a live, exclusive, 64-byte aligned buffer of acc_size
-                // bytes; fold is the caller's function for this ctx.
-                let code = unsafe { fold(ctx.get(), r.start, r.end, acc.cast()) };
-                if code == 0 {
-                    Ok(())
-                } else {
-                    Err(code)
-                }
-            },
-            |acc, other| {
-                // SAFETY: two distinct live accumulators of acc_size bytes.
-                unsafe { combine(ctx.get(), acc.cast(), other.cast()) }
-            },
-        );
-        finish(result, "fold", |bytes: crate::reduce::user::AccBytes| {
-            // SAFETY: `out` is non-NULL with acc_size writable bytes; `bytes` holds
-            // acc_size bytes in its own allocation, so the two do not overlap.
-            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), out.cast::<u8>(), acc_size) }
-        })
-    })
+            finish(result, "fold", |bytes: crate::reduce::user::AccBytes| {
+                // SAFETY: `out` is non-NULL with acc_size writable bytes; `bytes` holds
+                // acc_size bytes in its own allocation, so the two do not overlap.
+                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), out.cast::<u8>(), acc_size) }
+            })
+        },
+    )
 }
 
 /// Team size the next call from this thread will use with num_threads == 0: the value

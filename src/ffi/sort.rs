@@ -3,7 +3,7 @@
 use std::ffi::c_void;
 use std::os::raw::{c_int, c_uint};
 
-use super::boundary::{self, check, fail, guard, UserCtx};
+use super::boundary::{self, check, fail, guard, guard_callbacks, UserCtx};
 use super::scan::status_of;
 use super::status::parfor_status::{self, *};
 use super::types::*;
@@ -20,9 +20,10 @@ pub const PARFOR_SORT_STABLE: c_uint = 2;
 /// goes before the one at `b`, positive when after, 0 when equal. Called from
 /// several threads at once with the same `ctx`; `a` and `b` point into the array
 /// being sorted and must not be written. It must return normally (no longjmp, no
-/// C++ exception).
-pub type parfor_compare =
-    Option<unsafe extern "C" fn(ctx: *mut c_void, a: *const c_void, b: *const c_void) -> c_int>;
+/// C++ exception), or end its thread (pthread_exit, cancellation): see parfor_body.
+pub type parfor_compare = Option<
+    unsafe extern "C-unwind" fn(ctx: *mut c_void, a: *const c_void, b: *const c_void) -> c_int,
+>;
 
 /// The order the flags ask for; unknown bits are an error.
 fn order(flags: c_uint) -> Result<SortOrder, parfor_status> {
@@ -156,7 +157,7 @@ pub unsafe extern "C" fn parfor_argsort(
 /// == 0, count * size overflow, unknown flag bits, options), PARFOR_ERR_RUNTIME
 /// (memory for the indices or the copy; base is then unchanged).
 #[no_mangle]
-pub unsafe extern "C" fn parfor_sort_with(
+pub unsafe extern "C-unwind" fn parfor_sort_with(
     base: *mut c_void,
     count: usize,
     size: usize,
@@ -165,42 +166,49 @@ pub unsafe extern "C" fn parfor_sort_with(
     flags: c_uint,
     opts: *const parfor_options,
 ) -> parfor_status {
-    guard("parfor_sort_with", || {
-        check!(boundary::non_null(base, "base"));
-        let Some(cmp) = cmp else {
-            return fail(PARFOR_ERR_NULL_ARGUMENT, "argument `cmp` is NULL");
-        };
-        if size == 0 {
-            return fail(
-                PARFOR_ERR_INVALID_ARGUMENT,
-                "argument `size` is 0: elements must have at least one byte",
-            );
-        }
-        let Some(bytes) = count
-            .checked_mul(size)
-            .filter(|&b| b <= isize::MAX as usize)
-        else {
-            return fail(
-                PARFOR_ERR_INVALID_ARGUMENT,
-                format!(
-                    "arguments `count` ({count}) and `size` ({size}) overflow the address space"
-                ),
-            );
-        };
-        let order = check!(order(flags));
-        // SAFETY: the caller passes NULL or a valid parfor_options.
-        let opts = check!(unsafe { boundary::options(opts) });
-        // SAFETY: the caller passes `count * size` writable bytes at `base`, checked
-        // non-NULL, with a length that fits isize.
-        let buf = unsafe { std::slice::from_raw_parts_mut(base.cast::<u8>(), bytes) };
-        let ctx = UserCtx(ctx);
-        let compare = move |a: &[u8], b: &[u8]| {
-            // SAFETY: `cmp` is the caller's comparator for this ctx; a and b point to
-            // whole elements of the array, which is not written while cmp runs.
-            let r = unsafe { cmp(ctx.get(), a.as_ptr().cast(), b.as_ptr().cast()) };
-            r.cmp(&0)
-        };
-        let r = crate::sort::sort_bytes_by(buf, size, compare, order, &opts);
-        status_of(r.map_err(Error::widen), "comparator sort")
-    })
+    guard_callbacks(
+        "parfor_sort_with",
+        || {
+            boundary::non_null(base, "base")?;
+            let Some(cmp) = cmp else {
+                return Err(fail(PARFOR_ERR_NULL_ARGUMENT, "argument `cmp` is NULL"));
+            };
+            if size == 0 {
+                return Err(fail(
+                    PARFOR_ERR_INVALID_ARGUMENT,
+                    "argument `size` is 0: elements must have at least one byte",
+                ));
+            }
+            let Some(bytes) = count
+                .checked_mul(size)
+                .filter(|&b| b <= isize::MAX as usize)
+            else {
+                return Err(fail(
+                    PARFOR_ERR_INVALID_ARGUMENT,
+                    format!(
+                        "arguments `count` ({count}) and `size` ({size}) overflow the address \
+                         space"
+                    ),
+                ));
+            };
+            let order = order(flags)?;
+            // SAFETY: the caller passes NULL or a valid parfor_options.
+            let opts = unsafe { boundary::options(opts) }?;
+            Ok((cmp, bytes, order, opts))
+        },
+        |(cmp, bytes, order, opts)| {
+            // SAFETY: the caller passes `count * size` writable bytes at `base`,
+            // checked non-NULL, with a length that fits isize.
+            let buf = unsafe { std::slice::from_raw_parts_mut(base.cast::<u8>(), bytes) };
+            let ctx = UserCtx(ctx);
+            let compare = move |a: &[u8], b: &[u8]| {
+                // SAFETY: `cmp` is the caller's comparator for this ctx; a and b point
+                // to whole elements of the array, which is not written while cmp runs.
+                let r = unsafe { cmp(ctx.get(), a.as_ptr().cast(), b.as_ptr().cast()) };
+                r.cmp(&0)
+            };
+            let r = crate::sort::sort_bytes_by(buf, size, compare, order, &opts);
+            status_of(r.map_err(Error::widen), "comparator sort")
+        },
+    )
 }

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::error::Error;
-use team::{Payload, Team};
+use team::{Payload, Team, Unwind};
 
 /// The largest team size a call may ask for. Far above any machine parfor targets,
 /// low enough that a garbage value from C is an error rather than a thread storm.
@@ -52,6 +52,35 @@ struct Context {
 
 thread_local! {
     static CONTEXT: Cell<Context> = const { Cell::new(Context { index: 0, depth: 0 }) };
+    /// Set while this thread runs a call whose callbacks may end their thread with a
+    /// forced unwind (see [`passing_forced_unwinds`]).
+    static PASS_FORCED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f`, a call whose parts invoke C callbacks, so that a forced unwind
+/// (`pthread_exit`, thread cancellation, CPython ending a daemon thread at exit)
+/// raised in a callback passes through parfor instead of being caught: the teams run
+/// its jobs with [`Unwind::PassForced`]. Rust code of the call must not panic (a
+/// panic there is not caught: it ends the process). See `README.md`, "Forced unwinds".
+pub(crate) fn passing_forced_unwinds<R>(f: impl FnOnce() -> R) -> R {
+    /// Restores the flag, on return and while an unwind leaves `f`.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = PASS_FORCED.try_with(|p| p.set(self.0));
+        }
+    }
+    let _restore = Restore(PASS_FORCED.try_with(|p| p.replace(true)).unwrap_or(false));
+    f()
+}
+
+/// How this thread's calls treat unwinding now.
+fn unwind_mode() -> Unwind {
+    if PASS_FORCED.try_with(Cell::get).unwrap_or(false) {
+        Unwind::PassForced
+    } else {
+        Unwind::CatchPanics
+    }
 }
 
 /// Fails when `n` exceeds [`MAX_THREADS`].
@@ -214,10 +243,11 @@ unsafe fn run(
     if omp::borrow(k, &part) {
         return Ok(());
     }
+    let unwind = unwind_mode();
     for slot in &TEAMS {
         // SAFETY: the caller's contract.
-        if unsafe { team(slot).try_run(k, call, payload, bytes) }.is_some() {
-            return Ok(());
+        if let Some(done) = unsafe { team(slot).try_run(k, call, payload, bytes, unwind) } {
+            return done;
         }
     }
     // Every team is led by another caller: run all parts here, one after another

@@ -30,7 +30,7 @@
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
@@ -39,6 +39,7 @@ use super::config::WaitPolicy;
 use super::placement;
 use super::wait::{WaitWord, SPINS_PER_YIELD};
 use super::FirstPanic;
+use crate::error::Error;
 
 /// The leader, once its own part is done, yields much sooner than an idle worker: a
 /// worker woken from a futex is often queued on the leader's CPU (the scheduler's
@@ -94,27 +95,57 @@ struct Mailbox {
 /// signal's cache line with the start of the payload: the team size `team` (parts
 /// 0..team), the `stride` between the parts one participant runs (a worker with
 /// index i runs parts i, i + stride, ...: the number of threads taking part, which is
-/// less than `team` when some workers could not be started), and the low 32 bits of
-/// `placement::ticks()` at the post.
+/// less than `team` when some workers could not be started), whether the job lets
+/// forced unwinds pass (`Unwind`), and the low 32 bits of `placement::ticks()` at
+/// the post.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct Post {
     pub(super) team: usize,
     pub(super) stride: usize,
+    pub(super) unwind: Unwind,
     pub(super) posted: u32,
 }
 
+/// Bit 47 of the post word: the job lets forced unwinds pass. The stride (at most
+/// `MAX_THREADS`) takes bits 32..47.
+const PASS_FORCED_BIT: u64 = 1 << 47;
+
 impl Post {
     pub(super) fn pack(self) -> u64 {
-        u64::from(self.posted) | ((self.stride as u64) << 32) | ((self.team as u64) << 48)
+        let pass = match self.unwind {
+            Unwind::CatchPanics => 0,
+            Unwind::PassForced => PASS_FORCED_BIT,
+        };
+        u64::from(self.posted) | ((self.stride as u64) << 32) | pass | ((self.team as u64) << 48)
     }
 
     pub(super) fn unpack(v: u64) -> Post {
         Post {
             team: (v >> 48) as usize,
-            stride: ((v >> 32) & 0xffff) as usize,
+            stride: ((v >> 32) & 0x7fff) as usize,
+            unwind: if v & PASS_FORCED_BIT != 0 {
+                Unwind::PassForced
+            } else {
+                Unwind::CatchPanics
+            },
             posted: v as u32,
         }
     }
+}
+
+/// How a job's parts treat unwinding (see `src/runtime/README.md`, "Forced unwinds").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unwind {
+    /// A panic in a part is caught on its thread and re-raised on the leader once
+    /// every part is done: jobs of Rust code.
+    CatchPanics,
+    /// Nothing is caught: a job that calls C callbacks, which may end their thread
+    /// with a forced unwind (`pthread_exit`, cancellation, CPython ending a daemon
+    /// thread). `catch_unwind` would swallow such an unwind and glibc would abort
+    /// ("FATAL: exception not rethrown"); instead drop guards keep the protocol
+    /// (a worker's part is marked done and the worker retired; the leader waits for
+    /// its helpers) while the unwind goes on. The job's own code must not panic.
+    PassForced,
 }
 
 /// A worker's post counter: the value of its signal word. Each worker has its own,
@@ -137,7 +168,7 @@ fn word(seq: Seq) -> u32 {
 const _: () = assert!(std::mem::size_of::<Mailbox>() == 128);
 const _: () = assert!(std::mem::offset_of!(Mailbox, payload) + 8 * LINE_WORDS == 64);
 // The team size must fit its 16 bits.
-const _: () = assert!(super::MAX_THREADS < 1 << 16);
+const _: () = assert!(super::MAX_THREADS < 1 << 15);
 
 /// The job a new worker's mailbox holds until its first signal: never run.
 unsafe fn no_job(_: &Payload, _: usize, _: usize) {
@@ -149,6 +180,9 @@ unsafe fn no_job(_: &Payload, _: usize, _: usize) {
 struct Worker {
     mailbox: CachePadded<Mailbox>,
     done: CachePadded<AtomicU32>,
+    /// Set (before its last `done`) by a worker whose thread a forced unwind ended:
+    /// the leader replaces it before its next post.
+    ended: AtomicBool,
 }
 
 /// How long a team that could not start a worker thread runs on the threads it has
@@ -170,6 +204,9 @@ pub(crate) struct Team {
     leader: UnsafeCell<LeaderState>,
     /// The first panic a worker caught in the current job.
     panic: FirstPanic,
+    /// The index (1..) of a worker whose thread a forced unwind ended during the
+    /// current job, 0 when none: the call then fails with `Error::Runtime`.
+    ended: AtomicUsize,
     policy: WaitPolicy,
     /// CPUs the process may use: a team larger than this cannot avoid sharing them,
     /// so its workers do not try to move off the leader's CPU.
@@ -217,6 +254,7 @@ impl Team {
                 retry_at: None,
             }),
             panic: FirstPanic::default(),
+            ended: AtomicUsize::new(0),
             policy,
             cpus,
         }))
@@ -225,8 +263,12 @@ impl Team {
     /// Runs `call(payload, tid, k)` for every tid in 0..k, part 0 on the calling
     /// thread, and returns when all parts are done; `call` reads only the first
     /// `bytes` bytes of the payload, and only those are copied to the workers. `None`
-    /// when another leader holds the team. A panic in any part is re-raised here after
-    /// every part has finished.
+    /// when another leader holds the team. With [`Unwind::CatchPanics`] a panic in
+    /// any part is re-raised here after every part has finished; with
+    /// [`Unwind::PassForced`] nothing is caught, and a forced unwind of the leader's
+    /// own part leaves only after every helper is done. `Some(Err)` when a forced
+    /// unwind ended a worker's thread during the call (its remaining parts did not
+    /// run).
     ///
     /// # Safety
     /// `call` must be sound to run with a copy of `payload` on any thread until this
@@ -237,7 +279,8 @@ impl Team {
         call: Call,
         payload: &Payload,
         bytes: usize,
-    ) -> Option<()> {
+        unwind: Unwind,
+    ) -> Option<Result<(), Error>> {
         if self
             .busy
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -256,6 +299,7 @@ impl Team {
         let post = Post {
             team: k,
             stride,
+            unwind,
             posted: placement::ticks() as u32,
         }
         .pack();
@@ -282,88 +326,133 @@ impl Team {
         if woke && k <= self.cpus {
             placement::after_wake();
         }
-        let mine = catch_unwind(AssertUnwindSafe(|| {
+        // Waits for the helpers when dropped: on return, and also while a forced
+        // unwind leaves the leader's part, since the helpers may still use what the
+        // job borrows from the leader's stack.
+        let join = Join {
+            team: self,
+            workers: &leader.workers[..helpers],
+            seqs: &leader.seqs[..helpers],
+        };
+        let mine = || {
             let mut tid = 0;
             while tid < k {
                 // SAFETY: the caller's contract.
                 unsafe { call(payload, tid, k) };
                 tid += stride;
             }
-        }));
-        let team = &leader.workers[..helpers];
-        let seqs = &leader.seqs[..helpers];
-        let all_done = || {
-            team.iter()
-                .zip(seqs)
-                .all(|(w, &seq)| w.done.load(Ordering::SeqCst) == word(seq))
         };
-        if !all_done() {
-            self.leader_wait
-                .wait_until(self.policy, LEADER_SPINS_PER_YIELD, |_| all_done());
+        match unwind {
+            Unwind::CatchPanics => {
+                let mine = catch_unwind(AssertUnwindSafe(mine));
+                drop(join);
+                if let Err(p) = mine {
+                    // Through the slot, so a worker's panic from this same call is
+                    // consumed here (whichever came first is raised) and not by the
+                    // next call.
+                    self.panic.record(p);
+                }
+            }
+            Unwind::PassForced => {
+                mine();
+                drop(join);
+            }
         }
-        if let Err(p) = mine {
-            // Through the slot, so a worker's panic from this same call is consumed
-            // here (whichever came first is raised) and not by the next call.
-            self.panic.record(p);
-        }
+        let ended = self.ended.swap(0, Ordering::Relaxed);
         self.panic.resume();
-        Some(())
+        if ended != 0 {
+            return Some(Err(Error::Runtime(format!(
+                "a callback ended worker thread parfor-{ended} (pthread_exit or thread \
+                 cancellation); the parts left on that thread did not run"
+            ))));
+        }
+        Some(Ok(()))
     }
 
     /// Starts workers until there are `n`, unless a start failed less than
-    /// [`SPAWN_RETRY`] ago. A thread that cannot be started is not an error: the
-    /// call runs on the threads there are (down to the caller alone), the failure
-    /// is reported once per process, and the start is retried after `SPAWN_RETRY`
-    /// (see `README.md`, "Thread-creation failure").
+    /// [`SPAWN_RETRY`] ago, and first replaces any worker whose thread a forced
+    /// unwind ended. A thread that cannot be started is not an error: the call runs
+    /// on the threads there are (down to the caller alone), the failure is reported
+    /// once per process, and the start is retried after `SPAWN_RETRY` (see
+    /// `README.md`, "Thread-creation failure").
     fn grow(&'static self, leader: &mut LeaderState, n: usize) {
-        if leader.workers.len() >= n {
-            return;
-        }
         if let Some(at) = leader.retry_at {
             if Instant::now() < at {
                 return;
             }
             leader.retry_at = None;
         }
+        // An ended worker is retired (leaked: its thread may still be unwinding past
+        // its last store to it) and a new one takes its index.
+        for i in 0..leader.workers.len() {
+            if leader.workers[i].ended.load(Ordering::Acquire) {
+                match self.start_worker(leader, i + 1) {
+                    Some(w) => {
+                        leader.workers[i] = w;
+                        leader.seqs[i] = 0;
+                    }
+                    None => {
+                        // Workers past it keep their threads but get no more posts.
+                        leader.workers.truncate(i);
+                        leader.seqs.truncate(i);
+                        return;
+                    }
+                }
+            }
+        }
         while leader.workers.len() < n {
-            let index = leader.workers.len() + 1;
-            let worker: &'static Worker = leader.spare.take().unwrap_or_else(|| {
-                Box::leak(Box::new(Worker {
-                    mailbox: CachePadded::new(Mailbox {
-                        signal: WaitWord::default(),
-                        call: UnsafeCell::new(no_job),
-                        payload: UnsafeCell::new(Payload::uninit()),
-                        post: AtomicU64::new(0),
-                    }),
-                    // A new worker has "finished" counter value 0, its signal's.
-                    done: CachePadded::new(AtomicU32::new(0)),
-                }))
-            });
-            let spawned = std::thread::Builder::new()
-                .name(format!("parfor-{index}"))
-                .spawn(move || self.worker_main(worker, index));
-            match spawned {
-                Ok(_) => {
-                    leader.workers.push(worker);
+            match self.start_worker(leader, leader.workers.len() + 1) {
+                Some(w) => {
+                    leader.workers.push(w);
                     leader.seqs.push(0);
                 }
-                Err(e) => {
-                    leader.spare = Some(worker);
-                    leader.retry_at = Some(Instant::now() + SPAWN_RETRY);
-                    if !SPAWN_FAILURE_REPORTED.swap(true, Ordering::Relaxed) {
-                        super::config::warn(&format!(
-                            "could not start worker thread {index} ({e}); calls run on the \
-                             {index} threads there are, and a start is retried at most \
-                             once every {SPAWN_RETRY:?}"
-                        ));
-                    }
-                    return;
-                }
+                None => return,
             }
         }
     }
 
-    fn worker_main(&'static self, me: &'static Worker, index: usize) {
+    /// Starts worker thread `index` on a new (or the spare) mailbox; `None` when the
+    /// thread could not be started, the failure reported and the retry time set.
+    fn start_worker(
+        &'static self,
+        leader: &mut LeaderState,
+        index: usize,
+    ) -> Option<&'static Worker> {
+        let worker: &'static Worker = leader.spare.take().unwrap_or_else(|| {
+            Box::leak(Box::new(Worker {
+                mailbox: CachePadded::new(Mailbox {
+                    signal: WaitWord::default(),
+                    call: UnsafeCell::new(no_job),
+                    payload: UnsafeCell::new(Payload::uninit()),
+                    post: AtomicU64::new(0),
+                }),
+                // A new worker has "finished" counter value 0, its signal's.
+                done: CachePadded::new(AtomicU32::new(0)),
+                ended: AtomicBool::new(false),
+            }))
+        });
+        match spawn_worker(Start {
+            team: self,
+            worker,
+            index,
+        }) {
+            Ok(()) => Some(worker),
+            Err(e) => {
+                leader.spare = Some(worker);
+                leader.retry_at = Some(Instant::now() + SPAWN_RETRY);
+                if !SPAWN_FAILURE_REPORTED.swap(true, Ordering::Relaxed) {
+                    super::config::warn(&format!(
+                        "could not start worker thread {index} ({e}); calls run on the \
+                         {index} threads there are, and a start is retried at most \
+                         once every {SPAWN_RETRY:?}"
+                    ));
+                }
+                None
+            }
+        }
+    }
+
+    fn worker_main(&'static self, me: &'static Worker, index: usize) -> ! {
         let mut seen = 0;
         let mut placement = placement::Worker::default();
         loop {
@@ -373,10 +462,11 @@ impl Team {
                 .mailbox
                 .signal
                 .wait_until(self.policy, SPINS_PER_YIELD, |v| v != seen);
-            // Everything up to `done` runs under catch_unwind, the placement step too:
-            // a worker that died here would leave its leader waiting for ever.
-            let job = || {
-                let post = Post::unpack(me.mailbox.post.load(Ordering::Relaxed));
+            let post = Post::unpack(me.mailbox.post.load(Ordering::Relaxed));
+            // Everything up to `done` runs under catch_unwind (for a job that passes
+            // forced unwinds: under the `Ended` guard), the placement step too: a
+            // worker that died here would leave its leader waiting for ever.
+            let mut job = || {
                 placement.on_job(post.posted, waiting_since, parked);
                 // SAFETY: a new signal was observed (acquire), so the leader's write of
                 // the mailbox is visible and stays unchanged until we store `done`.
@@ -391,11 +481,131 @@ impl Team {
                     tid += post.stride;
                 }
             };
-            if let Err(p) = catch_unwind(AssertUnwindSafe(job)) {
-                self.panic.record(p);
+            match post.unwind {
+                Unwind::CatchPanics => {
+                    if let Err(p) = catch_unwind(AssertUnwindSafe(job)) {
+                        self.panic.record(p);
+                    }
+                }
+                Unwind::PassForced => {
+                    let ended = Ended {
+                        team: self,
+                        me,
+                        index,
+                        seen,
+                    };
+                    job();
+                    std::mem::forget(ended);
+                }
             }
             me.done.store(seen, Ordering::SeqCst);
             self.leader_wait.nudge();
         }
     }
+}
+
+/// Waits, when dropped, until every helper of the leader's current job is done.
+struct Join<'a> {
+    team: &'static Team,
+    workers: &'a [&'static Worker],
+    seqs: &'a [Seq],
+}
+
+impl Drop for Join<'_> {
+    fn drop(&mut self) {
+        let all_done = || {
+            self.workers
+                .iter()
+                .zip(self.seqs)
+                .all(|(w, &seq)| w.done.load(Ordering::SeqCst) == word(seq))
+        };
+        if !all_done() {
+            self.team
+                .leader_wait
+                .wait_until(self.team.policy, LEADER_SPINS_PER_YIELD, |_| all_done());
+        }
+    }
+}
+
+/// Armed while a worker runs a job that passes forced unwinds; dropped only when
+/// such an unwind ends the worker's thread inside a callback. It retires the worker
+/// and tells the leader, then lets the unwind go on to the thread's start, where
+/// glibc ends the thread.
+struct Ended {
+    team: &'static Team,
+    me: &'static Worker,
+    index: usize,
+    seen: u32,
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.me.ended.store(true, Ordering::Release);
+        self.team.ended.store(self.index, Ordering::Relaxed);
+        // The last use of the mailbox: the leader may reuse nothing of it (it
+        // retires the worker), but reads `ended` after this (SeqCst, a release).
+        self.me.done.store(self.seen, Ordering::SeqCst);
+        self.team.leader_wait.nudge();
+    }
+}
+
+/// What a new worker thread needs, handed to it through `pthread_create`.
+struct Start {
+    team: &'static Team,
+    worker: &'static Worker,
+    index: usize,
+}
+
+/// Starts a worker thread with `pthread_create`, not `std::thread`: std wraps every
+/// thread's function in `catch_unwind`, which would swallow a forced unwind ending
+/// the thread inside a callback and make glibc abort. The thread is detached (never
+/// joined; see `README.md`, "Exit") and gets glibc's default stack size, as
+/// OpenMP's threads do.
+fn spawn_worker(start: Start) -> std::io::Result<()> {
+    let arg = Box::into_raw(Box::new(start));
+    let mut thread: libc::pthread_t = 0;
+    // SAFETY: `worker_start` matches the start routine's signature (its unwind ABI
+    // lets a forced unwind reach glibc's frame, where it ends the thread); `arg` is a
+    // Box handed over to the new thread, which frees it. NULL attributes: defaults.
+    let rc =
+        unsafe { pthread_create_unwind(&mut thread, std::ptr::null(), worker_start, arg.cast()) };
+    if rc != 0 {
+        // SAFETY: no thread was created, so `arg` is still ours.
+        drop(unsafe { Box::from_raw(arg) });
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    // SAFETY: `thread` is a joinable thread just created; detaching it once is valid.
+    unsafe { libc::pthread_detach(thread) };
+    Ok(())
+}
+
+extern "C" {
+    /// glibc's `pthread_create`, declared with a start routine of the unwind ABI
+    /// (libc's declaration takes an `extern "C"` one, through which an unwind must not
+    /// pass). The symbol and its calling convention are the same.
+    #[link_name = "pthread_create"]
+    fn pthread_create_unwind(
+        thread: *mut libc::pthread_t,
+        attr: *const libc::pthread_attr_t,
+        start: extern "C-unwind" fn(*mut libc::c_void) -> *mut libc::c_void,
+        arg: *mut libc::c_void,
+    ) -> libc::c_int;
+}
+
+/// A worker thread's start routine. `extern "C-unwind"`: a forced unwind of the
+/// thread passes through it to glibc's `start_thread`.
+extern "C-unwind" fn worker_start(arg: *mut libc::c_void) -> *mut libc::c_void {
+    // SAFETY: `arg` is the `Box<Start>` that `spawn_worker` handed to this thread.
+    let start = unsafe { Box::from_raw(arg.cast::<Start>()) };
+    let Start {
+        team,
+        worker,
+        index,
+    } = *start;
+    // The name tools show (top -H, gdb); at most 15 bytes plus the NUL.
+    let name = format!("parfor-{index}\0");
+    // SAFETY: `name` is NUL-terminated and within the 16-byte limit for indexes up
+    // to MAX_THREADS; naming the calling thread has no other preconditions.
+    unsafe { libc::pthread_setname_np(libc::pthread_self(), name.as_ptr().cast()) };
+    team.worker_main(worker, index)
 }

@@ -105,15 +105,18 @@ fn concurrent_callers_all_complete() {
 #[test]
 fn post_word_round_trips() {
     use team::Post;
-    for (team, stride, posted) in [
-        (2, 2, 0),
-        (MAX_THREADS, MAX_THREADS, u32::MAX),
-        (3, 1, 12345),
-        (7, 4, 1 << 31),
+    use team::Unwind::{CatchPanics, PassForced};
+    for (team, stride, unwind, posted) in [
+        (2, 2, CatchPanics, 0),
+        (MAX_THREADS, MAX_THREADS, PassForced, u32::MAX),
+        (MAX_THREADS, MAX_THREADS, CatchPanics, u32::MAX),
+        (3, 1, PassForced, 12345),
+        (7, 4, CatchPanics, 1 << 31),
     ] {
         let p = Post {
             team,
             stride,
+            unwind,
             posted,
         };
         assert_eq!(Post::unpack(p.pack()), p);

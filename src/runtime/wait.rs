@@ -2,7 +2,7 @@
 //!
 //! ## Protocol
 //! A waiter spins on the word for the policy's spin time, then announces itself in
-//! a `sleeping` flag and parks on the word with a futex (through `atomic-wait`). A
+//! a `sleeping` flag and parks on the word with a futex (see [`futex`]). A
 //! waker first changes the word, then looks at the flag and issues a wake only when
 //! someone may be parked, so the fast path (a spinning waiter) costs no system call.
 //!
@@ -46,7 +46,7 @@ impl WaitWord {
         self.word.store(value, Ordering::SeqCst);
         let parked = self.sleeping.load(Ordering::SeqCst);
         if parked {
-            atomic_wait::wake_all(&self.word);
+            futex::wake_all(&self.word);
         }
         parked
     }
@@ -57,7 +57,7 @@ impl WaitWord {
     pub(crate) fn nudge(&self) {
         if self.sleeping.load(Ordering::SeqCst) {
             self.word.fetch_add(1, Ordering::SeqCst);
-            atomic_wait::wake_all(&self.word);
+            futex::wake_all(&self.word);
         }
     }
 
@@ -84,7 +84,7 @@ impl WaitWord {
             if done(v) {
                 break v;
             }
-            atomic_wait::wait(&self.word, v);
+            futex::wait(&self.word, v);
         };
         self.sleeping.store(false, Ordering::Relaxed);
         (v, true)
@@ -121,5 +121,44 @@ impl WaitWord {
                 }
             }
         }
+    }
+}
+
+/// Linux futex wait and wake on a word. Written here rather than taken from the
+/// `atomic-wait` crate, which passes `&AtomicU32` where the variadic system call
+/// takes `*mut u32`: Miri (nightly 2026-10) rejects that as undefined behaviour, so
+/// the whole runtime could not run under it. `AtomicU32::as_ptr` gives the same
+/// address with the right type.
+mod futex {
+    use std::sync::atomic::AtomicU32;
+
+    /// Sleeps while the word holds `expected` (returns at once when it does not), until
+    /// a wake; may also return spuriously (a signal), so callers re-check in a loop.
+    pub(super) fn wait(word: &AtomicU32, expected: u32) {
+        // SAFETY: FUTEX_WAIT only reads the aligned, live u32 at this address (an
+        // atomic read inside the kernel) and takes no other pointer but the NULL
+        // timeout; its failures (EAGAIN: value changed, EINTR) need no handling here.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                expected,
+                std::ptr::null::<libc::timespec>(),
+            )
+        };
+    }
+
+    /// Wakes every thread sleeping on the word.
+    pub(super) fn wake_all(word: &AtomicU32) {
+        // SAFETY: FUTEX_WAKE does not access the memory; the address is only a key.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                i32::MAX,
+            )
+        };
     }
 }
