@@ -16,12 +16,16 @@ pub enum WaitPolicy {
     Passive,
 }
 
-/// Default spin before parking. libgomp spins about 300,000 iterations of its pause
-/// loop (GOMP_SPINCOUNT, a few milliseconds) and LLVM libomp 200 ms (KMP_BLOCKTIME).
-/// Waking a parked worker through the futex took 35-75 us on the 2-core target VM, so
-/// a call after a pause of a few milliseconds (the "after 2 ms idle" row of the
-/// comparison) must still find the workers spinning: 5 ms does, while costing an idle
-/// program at most 5 ms of CPU per worker after its last call.
+/// Default spin before parking, chosen for users, not for a benchmark row: a wake
+/// from park costs the next call 35-140 us (futex wake-ups measured on the 2-core
+/// VMs, Intel and AMD), while spinning costs CPU time that other processes could
+/// use. A program that calls parfor at least every few milliseconds (a solver's
+/// time steps, a request loop) then never pays a wake; one idle for longer pays one
+/// wake per burst and at most 5 ms of CPU per worker after each burst, under 1 % of
+/// a core for a program that pauses for half a second or more. libgomp spins a few
+/// milliseconds by default (GOMP_SPINCOUNT 300,000) and LLVM libomp 200 ms
+/// (KMP_BLOCKTIME), so 5 ms is no greedier than the runtimes users replace.
+/// `PARFOR_SPIN_US` and the wait policies change it (see the README, "Waiting").
 pub const DEFAULT_SPIN: Duration = Duration::from_millis(5);
 
 /// When a call runs on the threads of the process's OpenMP runtime instead of

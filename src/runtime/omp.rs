@@ -259,14 +259,18 @@ fn team_fns() -> Option<&'static OmpTeamFns> {
 
 /// `placement::ticks()` when a worker last reported contention; 0: never.
 static CONTENDED_AT: AtomicU64 = AtomicU64::new(0);
-/// A spinning worker this many ticks late (about half a millisecond) was kept off
-/// the CPU by another thread; twice within [`BORROW_TICKS`] is contention.
-pub(crate) const CONTENDED_TICKS: u64 = 1_300_000;
-/// After contention is reported, calls borrow OpenMP's threads for this many ticks
-/// (about a second) before trying parfor's own team again.
-pub(crate) const BORROW_TICKS: u64 = 2_600_000_000;
+/// A spinning worker this late picking up a job was kept off the CPU by another
+/// thread; twice within [`BORROW`] is contention. Half a millisecond: longer than
+/// a spinning worker's pick-up (well under 10 us when it has its CPU) and than
+/// most one-off preemptions, shorter than the scheduler's slice (3-4 ms for CFS
+/// and EEVDF with a few runnable threads), which a spinning OpenMP worker takes.
+pub(crate) const CONTENDED: std::time::Duration = std::time::Duration::from_micros(500);
+/// After contention is reported, calls borrow OpenMP's threads for this long
+/// before trying parfor's own team again: long against a call, so that a loaded
+/// OpenMP runtime is not probed on every call, short enough to notice it go idle.
+pub(crate) const BORROW: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Called by a worker that picked jobs up [`CONTENDED_TICKS`] late twice in a row.
+/// Called by a worker that picked jobs up [`CONTENDED`] late twice in a row.
 pub(crate) fn note_contention(now: u64) {
     CONTENDED_AT.store(now.max(1), Ordering::Relaxed);
 }
@@ -295,7 +299,7 @@ fn should_borrow() -> bool {
         OmpTeam::Always => true,
         OmpTeam::Auto => {
             let at = CONTENDED_AT.load(Ordering::Relaxed);
-            at != 0 && placement::ticks().wrapping_sub(at) < BORROW_TICKS
+            at != 0 && placement::ticks().wrapping_sub(at) < placement::ticks_for(BORROW)
         }
     }
 }

@@ -44,6 +44,60 @@ pub(crate) fn ticks() -> u64 {
     }
 }
 
+/// How long [`ticks_per_ns`] compares the TSC with the monotonic clock: long
+/// enough that the clock's read cost (20-50 ns) is under 0.05 % of it, short enough
+/// to hide in the first call's thread starts (100 us or more). Preemption during the
+/// measurement does not bias it: both clocks keep running.
+const CALIBRATION: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// [`ticks`] per nanosecond as f64 bits; 0 until measured. Racing measurements
+/// store nearly the same value; a forked child keeps the parent's (same CPUs).
+static TICKS_PER_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The rate of [`ticks`], measured once per process against `CLOCK_MONOTONIC`
+/// (1 where ticks are nanoseconds). Every duration threshold of the runtime is
+/// converted with it (see [`ticks_for`]) instead of assuming a TSC frequency: the
+/// TSC runs at a constant rate set by the CPU's nominal clock, which differs
+/// between machines (the 2.6 GHz the old constants assumed is one VM's).
+pub(crate) fn ticks_per_ns() -> f64 {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    {
+        use std::sync::atomic::Ordering;
+        let bits = TICKS_PER_NS.load(Ordering::Relaxed);
+        if bits != 0 {
+            return f64::from_bits(bits);
+        }
+        let (t0, c0) = (std::time::Instant::now(), ticks());
+        let rate = loop {
+            let e = t0.elapsed();
+            if e >= CALIBRATION {
+                let c1 = ticks();
+                break c1.wrapping_sub(c0) as f64 / e.as_nanos() as f64;
+            }
+            std::hint::spin_loop();
+        };
+        // A TSC between 0.1 and 100 GHz; anything else (a broken virtual TSC) is
+        // read as nanoseconds, which keeps every threshold within 100x of its time.
+        let rate = if (0.1..100.0).contains(&rate) {
+            rate
+        } else {
+            1.0
+        };
+        TICKS_PER_NS.store(rate.to_bits(), Ordering::Relaxed);
+        rate
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    {
+        let _ = (&TICKS_PER_NS, CALIBRATION);
+        1.0
+    }
+}
+
+/// `d` in [`ticks`], at least 1.
+pub(crate) fn ticks_for(d: std::time::Duration) -> u64 {
+    ((d.as_nanos() as f64 * ticks_per_ns()) as u64).max(1)
+}
+
 /// The origin of [`ticks`] where it reads the clock (fork-safe, see `once.rs`).
 #[cfg(not(all(target_arch = "x86_64", not(miri))))]
 pub(super) static ORIGIN: super::once::ForkOnce<std::time::Instant> = super::once::ForkOnce::new();
@@ -59,7 +113,7 @@ pub(super) static ORIGIN: super::once::ForkOnce<std::time::Instant> = super::onc
 /// not agree: a post that seems to come after `now` (negative skew) is 0 late, not
 /// 2^32 ticks minus a little, which read as "starved" (issue 13). The difference is
 /// taken modulo 2^32 and read as signed: a spinning worker is never 2^31 ticks
-/// (0.8 s at 2.6 GHz) late, so anything past that is skew.
+/// (0.2-2 s at the TSC rates of 1-10 GHz) late, so anything past that is skew.
 pub(crate) fn lateness(now: u64, posted: u32, waiting_since: u64) -> u64 {
     let since_post = u64::try_from((now as u32).wrapping_sub(posted) as i32).unwrap_or(0);
     since_post.min(now.saturating_sub(waiting_since))
@@ -84,10 +138,10 @@ impl Worker {
             return;
         }
         let now = ticks();
-        if lateness(now, posted, waiting_since) > super::omp::CONTENDED_TICKS {
+        if lateness(now, posted, waiting_since) > ticks_for(super::omp::CONTENDED) {
             // Twice within the borrowing period: not a one-off preemption.
             if self.last_crowded != 0
-                && now.saturating_sub(self.last_crowded) < super::omp::BORROW_TICKS
+                && now.saturating_sub(self.last_crowded) < ticks_for(super::omp::BORROW)
             {
                 super::omp::note_contention(now);
             }

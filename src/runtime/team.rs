@@ -37,16 +37,16 @@ use crossbeam_utils::CachePadded;
 
 use super::config::WaitPolicy;
 use super::placement;
-use super::wait::{WaitWord, SPINS_PER_YIELD};
+use super::wait::{WaitWord, WORKER_YIELD_EVERY};
 use super::FirstPanic;
 use crate::error::Error;
 
 /// The leader, once its own part is done, yields much sooner than an idle worker: a
 /// worker woken from a futex is often queued on the leader's CPU (the scheduler's
-/// wake-affine placement), and then it runs only when the leader gives way. Spinning
-/// 16 pauses (under a microsecond) before each yield bounds that hand-off, while a
-/// yield with nobody else runnable costs well under a microsecond.
-const LEADER_SPINS_PER_YIELD: u32 = 16;
+/// wake-affine placement), and then it runs only when the leader gives way. A yield
+/// every microsecond (it was 16 `pause`s on the Intel VM) bounds that hand-off,
+/// while a yield with nobody else runnable costs well under a microsecond.
+const LEADER_YIELD_EVERY: Duration = Duration::from_micros(1);
 
 /// Words of a job that travel by value in a worker's mailbox: the first
 /// [`LINE_WORDS`] share the signal's cache line, the rest fill the next line.
@@ -461,7 +461,7 @@ impl Team {
             (seen, parked) = me
                 .mailbox
                 .signal
-                .wait_until(self.policy, SPINS_PER_YIELD, |v| v != seen);
+                .wait_until(self.policy, WORKER_YIELD_EVERY, |v| v != seen);
             let post = Post::unpack(me.mailbox.post.load(Ordering::Relaxed));
             // Everything up to `done` runs under catch_unwind (for a job that passes
             // forced unwinds: under the `Ended` guard), the placement step too: a
@@ -522,7 +522,7 @@ impl Drop for Join<'_> {
         if !all_done() {
             self.team
                 .leader_wait
-                .wait_until(self.team.policy, LEADER_SPINS_PER_YIELD, |_| all_done());
+                .wait_until(self.team.policy, LEADER_YIELD_EVERY, |_| all_done());
         }
     }
 }

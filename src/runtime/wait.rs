@@ -14,19 +14,22 @@
 //! atomically before sleeping, so a wake between the check and the sleep is not lost.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::Instant;
+use std::time::Duration;
+
+use super::placement::{ticks, ticks_for};
 
 use super::config::WaitPolicy;
 
-/// Iterations between clock reads while spinning: reading the clock costs about
-/// 20 ns, a pause about 10-40 ns, so this keeps the clock under 5 % of the spin.
-const SPINS_PER_CLOCK_READ: u32 = 64;
-/// Yield the CPU after this many spins (a pause is ~40 ns here, so about 5 us) so
-/// that a thread sharing this core can run: the other half of the team, an OpenMP or
-/// TBB worker, another pool. With 4096 spins between yields the comparison measured
+/// How often a spinning worker yields the CPU, so that a thread sharing its core
+/// can run: the other half of the team, an OpenMP or TBB worker, another pool.
+/// Yielding much less often (about every 160 us, 4096 spins on the Intel VM) gave
 /// bimodal calls of 87-230 us whenever the leader and its worker were queued on the
-/// same CPU; a sched_yield with nobody else runnable costs well under a microsecond.
-pub(crate) const SPINS_PER_YIELD: u32 = 128;
+/// same CPU; a `sched_yield` with nobody else runnable costs well under a
+/// microsecond, so 5 us keeps its cost a few percent of the spin. A duration, read
+/// from the TSC (see `placement::ticks_per_ns`), not a count of `pause`
+/// instructions, whose cost differs about 10x between CPUs (Skylake's 140 cycles,
+/// Zen's and older Intel's 10-65).
+pub(crate) const WORKER_YIELD_EVERY: Duration = Duration::from_micros(5);
 
 /// A word that threads wait on, with the flag that says whether anyone is parked.
 #[derive(Default)]
@@ -63,12 +66,12 @@ impl WaitWord {
 
     /// Waits until `done(value)` holds and returns that value, and whether this
     /// thread parked on the way. `done` may also look at other state, provided its
-    /// writers call [`WaitWord::nudge`] afterwards. `yield_every`: spins between
-    /// yields of the CPU while spinning.
+    /// writers call [`WaitWord::nudge`] afterwards. `yield_every`: how often to yield
+    /// the CPU while spinning.
     pub(crate) fn wait_until(
         &self,
         policy: WaitPolicy,
-        yield_every: u32,
+        yield_every: Duration,
         done: impl Fn(u32) -> bool,
     ) -> (u32, bool) {
         let v = self.load();
@@ -90,33 +93,36 @@ impl WaitWord {
         (v, true)
     }
 
-    /// The spin phase; `None` when it ran out without `done`.
+    /// The spin phase; `None` when it ran out without `done`. Time is read from
+    /// the TSC at each turn (a few nanoseconds, next to the `pause`).
     fn spin(
         &self,
         policy: WaitPolicy,
-        yield_every: u32,
+        yield_every: Duration,
         done: &impl Fn(u32) -> bool,
     ) -> Option<u32> {
         let limit = match policy {
             WaitPolicy::Passive => return None,
             WaitPolicy::Active => None,
             WaitPolicy::Spin(d) if d.is_zero() => return None,
-            WaitPolicy::Spin(d) => Some(d),
+            WaitPolicy::Spin(d) => Some(ticks_for(d)),
         };
-        let start = Instant::now();
-        let mut spins: u32 = 0;
+        let yield_ticks = ticks_for(yield_every);
+        let start = ticks();
+        let mut last_yield = start;
         loop {
             let v = self.load();
             if done(v) {
                 return Some(v);
             }
             std::hint::spin_loop();
-            spins = spins.wrapping_add(1);
-            if spins % yield_every == 0 {
+            let now = ticks();
+            if now.wrapping_sub(last_yield) >= yield_ticks {
                 std::thread::yield_now();
+                last_yield = ticks();
             }
             if let Some(limit) = limit {
-                if spins % SPINS_PER_CLOCK_READ == 0 && start.elapsed() >= limit {
+                if now.wrapping_sub(start) >= limit {
                     return None;
                 }
             }
