@@ -682,7 +682,7 @@ fn check_bad_argument(rng: &mut Rng, words: &[u64], tag: &str) {
                     data,
                     10,
                     i64d,
-                    [10, -1, 77, i32::MAX][rng.below(4)],
+                    [parfor::ReduceOp::ALL.len() as c_int, -1, 77, i32::MAX][rng.below(4)],
                     &good,
                     outp,
                 ),
