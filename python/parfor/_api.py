@@ -99,6 +99,11 @@ def _one_d(x, what):
             f"matrix products and N-d dot use numpy.dot (or numpy.matmul); "
             f"parfor.vdot flattens its inputs"
         )
+    if isinstance(x, np.ndarray) and not x.flags.c_contiguous:
+        # A strided vector (x[::2], m[:, j], x[::-1]) is gathered into a contiguous
+        # copy first, as numpy.dot does before its BLAS call: the C dot reads flat
+        # buffers. The result is that of the same values in the same order.
+        x = np.ascontiguousarray(x)
     return x
 
 
@@ -125,8 +130,9 @@ _DOT_CODES = {np.dtype(name): code for code, name in _NP_NAMES.items()}
 def dot(a: Any, b: Any, exact: bool = False, *, num_threads: Optional[int] = None) -> np.generic:
     """Inner product of two 1-D vectors, ``sum(a[i] * b[i])``, in their common
     element type as :func:`numpy.dot` of 1-D arrays (a numpy scalar of that dtype;
-    integers wrap). Both must have the same element type and length and be
-    contiguous. N-d input is ValueError (use numpy.dot for matrix products).
+    integers wrap). Both must have the same element type and length; strided
+    numpy vectors are gathered into a contiguous copy first, as numpy.dot does. N-d
+    input is ValueError (use numpy.dot for matrix products).
     ``exact=True`` (float32/float64) gives the correctly rounded exact dot product."""
     if (
         type(a) is np.ndarray

@@ -538,3 +538,26 @@ class NumpyRules(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StridedDot(unittest.TestCase):
+    """parfor.dot of strided 1-D views gives numpy.dot's value (issue 12: it raised
+    "not C-contiguous")."""
+
+    def test_strided_views_match_numpy(self):
+        rng = np.random.default_rng(7)
+        m = rng.integers(-50, 50, size=(300, 7)).astype(np.float64)
+        x = rng.integers(-50, 50, size=2000).astype(np.float64)
+        cases = [
+            (x[::2], x[1::2]),
+            (x[::-1], x),
+            (m[:, 3], m[:, 5]),
+            (np.asfortranarray(m)[4], m[4]),
+        ]
+        for a, b in cases:
+            with self.subTest(strides=(a.strides, b.strides)):
+                # Small integers: every order of summation is exact, so equal bits.
+                self.assertEqual(parfor.dot(a, b), np.dot(a, b))
+                self.assertEqual(parfor.dot(a, b).dtype, np.dot(a, b).dtype)
+        i = np.arange(999, dtype=np.int64)
+        self.assertEqual(parfor.dot(i[::3], i[1::3]), np.dot(i[::3], i[1::3]))
