@@ -19,11 +19,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{compile_c, have, lib_dir, root, scratch, Link};
+use common::{compile_c, have, lib_dir, root, run_bounded, scratch, Link};
 
 /// Every variable that influences parfor's or OpenMP's configuration: removed from
 /// each child's environment so that the machine running the tests cannot skew them.
@@ -75,45 +75,6 @@ fn command(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     }
     cmd.envs(env.iter().copied());
     cmd
-}
-
-/// Runs `cmd` to completion or kills it at `limit`; panics on a hang. The child runs
-/// in its own process group, and the whole group is killed at the end: a grandchild
-/// left behind (a hung child of fork()) would otherwise keep the output pipes open
-/// and block the collection of the output forever.
-fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
-    use std::os::unix::process::CommandExt;
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    let group = -i32::try_from(child.id()).expect("pid fits in i32");
-    let start = Instant::now();
-    loop {
-        match child.try_wait().expect("wait for child") {
-            Some(_) => {
-                // SAFETY: kill has no memory-safety preconditions; the group is the
-                // one this child leads (it may be empty by now).
-                unsafe { libc::kill(group, libc::SIGKILL) };
-                return child.wait_with_output().expect("collect output");
-            }
-            None if start.elapsed() > limit => {
-                // SAFETY: as above.
-                unsafe { libc::kill(group, libc::SIGKILL) };
-                let out = child.wait_with_output().expect("collect output");
-                panic!(
-                    "{what} hung: killed after {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            None => std::thread::sleep(Duration::from_millis(10)),
-        }
-    }
 }
 
 fn expect_success(out: &Output, what: &str) -> String {

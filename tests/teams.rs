@@ -30,7 +30,10 @@ fn loops_cover_every_index_once_on_teams_up_to_64() {
                 seen.iter().all(|s| s.load(Ordering::Relaxed) == 1),
                 "team {k}, {schedule:?}: an index ran other than once"
             );
-            assert!(max_index.load(Ordering::Relaxed) < k, "team {k}: index past the team");
+            assert!(
+                max_index.load(Ordering::Relaxed) < k,
+                "team {k}: index past the team"
+            );
         }
     }
 }
