@@ -37,6 +37,10 @@ fn signed_keys_in_order() {
 fn radix_matches_std_sort() {
     let mut state = 12345u64;
     for n in [0usize, 1, 2, 255, 256, 1000, 40_000] {
+        // Under Miri the small sizes only: it runs the big one minutes long.
+        if cfg!(miri) && n > 1000 {
+            continue;
+        }
         let mut v: Vec<i64> = (0..n)
             .map(|_| {
                 state = state
