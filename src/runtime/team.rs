@@ -222,6 +222,8 @@ struct LeaderState {
     spare: Option<&'static Worker>,
     /// After a failed start: no new attempt before this time.
     retry_at: Option<Instant>,
+    /// A call lost a worker to a forced unwind: `grow` replaces ended workers.
+    some_ended: bool,
 }
 
 // SAFETY: the UnsafeCell fields follow the protocol in the module docs: `leader` is
@@ -252,6 +254,7 @@ impl Team {
                 seqs: Vec::new(),
                 spare: None,
                 retry_at: None,
+                some_ended: false,
             }),
             panic: FirstPanic::default(),
             ended: AtomicUsize::new(0),
@@ -359,6 +362,7 @@ impl Team {
             }
         }
         let ended = self.ended.swap(0, Ordering::Relaxed);
+        leader.some_ended |= ended != 0;
         self.panic.resume();
         if ended != 0 {
             return Some(Err(Error::Runtime(format!(
@@ -376,6 +380,9 @@ impl Team {
     /// once per process, and the start is retried after `SPAWN_RETRY` (see
     /// `README.md`, "Thread-creation failure").
     fn grow(&'static self, leader: &mut LeaderState, n: usize) {
+        if !leader.some_ended && leader.workers.len() >= n {
+            return;
+        }
         if let Some(at) = leader.retry_at {
             if Instant::now() < at {
                 return;
@@ -383,7 +390,28 @@ impl Team {
             leader.retry_at = None;
         }
         // An ended worker is retired (leaked: its thread may still be unwinding past
-        // its last store to it) and a new one takes its index.
+        // its last store to it) and a new one takes its index. Looked for only after
+        // a call that lost one, so a normal call does not scan the workers.
+        if std::mem::take(&mut leader.some_ended) {
+            self.replace_ended(leader);
+        }
+        if leader.workers.len() >= n {
+            return;
+        }
+        while leader.workers.len() < n {
+            match self.start_worker(leader, leader.workers.len() + 1) {
+                Some(w) => {
+                    leader.workers.push(w);
+                    leader.seqs.push(0);
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Starts a new worker in the place of each one whose thread a forced unwind
+    /// ended; where a start fails, the workers from there on get no more posts.
+    fn replace_ended(&'static self, leader: &mut LeaderState) {
         for i in 0..leader.workers.len() {
             if leader.workers[i].ended.load(Ordering::Acquire) {
                 match self.start_worker(leader, i + 1) {
@@ -398,15 +426,6 @@ impl Team {
                         return;
                     }
                 }
-            }
-        }
-        while leader.workers.len() < n {
-            match self.start_worker(leader, leader.workers.len() + 1) {
-                Some(w) => {
-                    leader.workers.push(w);
-                    leader.seqs.push(0);
-                }
-                None => return,
             }
         }
     }
