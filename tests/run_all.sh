@@ -7,11 +7,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
+# Each step prints its wall time, so that a CI log says where the minutes went.
+t0=$(date +%s)
+step() {
+  local s
+  s=$(date +%s)
+  echo "== $*" >&2
+  "$@"
+  echo "== $(( $(date +%s) - s )) s (total $(( $(date +%s) - t0 )) s): $*" >&2
+}
+
+step cargo fmt --all -- --check
+step cargo clippy --workspace --all-targets -- -D warnings
 # Debug build of the library's own unit tests: overflow checks and debug assertions on.
-cargo test --lib
-cargo test --workspace --release -- --include-ignored
+step cargo test --lib
+step cargo test --workspace --release -- --include-ignored
 # The kernel and reduction bit-identity tests again under every kernel level this CPU
 # has (PARFOR_ISA; tests/isa.rs also compares the levels' bits with each other).
 isa_levels="baseline"
@@ -19,15 +29,15 @@ grep -qw avx2 /proc/cpuinfo && isa_levels="$isa_levels avx2"
 for f in avx512f avx512bw avx512vl avx512dq; do grep -qw "$f" /proc/cpuinfo || f=; [ -n "$f" ] || break; done
 [ -n "${f:-}" ] && isa_levels="$isa_levels avx512"
 for isa in $isa_levels; do
-  PARFOR_ISA=$isa cargo test --release --lib kernels::
-  PARFOR_ISA=$isa cargo test --release --test reduce --test isa
+  step env PARFOR_ISA=$isa cargo test --release --lib kernels::
+  step env PARFOR_ISA=$isa cargo test --release --test reduce --test isa
 done
 if [ "${PARFOR_SKIP_MIRI:-}" = 1 ]; then
   echo "== Miri SKIPPED (PARFOR_SKIP_MIRI=1: no nightly toolchain with Miri)" >&2
 else
-  bash tests/miri.sh
+  step bash tests/miri.sh
 fi
 # The ABI check against the last release (also in tests/abi.rs), on the library
 # `make install` would install.
-make abi-check
-cargo run --release -p parfor-compare -- --quick
+step make abi-check
+step cargo run --release -p parfor-compare -- --quick
