@@ -37,7 +37,7 @@ use crossbeam_utils::CachePadded;
 
 use super::config::WaitPolicy;
 use super::placement;
-use super::wait::{WaitWord, WORKER_YIELD_EVERY};
+use super::wait::{SharedPark, WaitWord, WORKER_YIELD_EVERY};
 use super::FirstPanic;
 use crate::error::Error;
 
@@ -85,7 +85,9 @@ pub(crate) type Call = unsafe fn(&Payload, usize, usize);
 /// the signal brings everything.
 #[repr(C)]
 struct Mailbox {
-    signal: WaitWord,
+    /// The post counter of the last job sent (see `word`); the worker spins on it,
+    /// and parks on the team's `park`.
+    signal: AtomicU32,
     call: UnsafeCell<Call>,
     post: AtomicU64,
     payload: UnsafeCell<Payload>,
@@ -200,6 +202,8 @@ pub(crate) struct Team {
     busy: CachePadded<AtomicBool>,
     /// Where the leader parks while workers finish; workers nudge it.
     leader_wait: CachePadded<WaitWord>,
+    /// Where idle workers park: one futex wake after a post reaches all of them.
+    park: CachePadded<SharedPark>,
     /// Leader-only state: the workers started so far and their post counters.
     leader: UnsafeCell<LeaderState>,
     /// The first panic a worker caught in the current job.
@@ -249,6 +253,7 @@ impl Team {
         Box::leak(Box::new(Team {
             busy: CachePadded::new(AtomicBool::new(false)),
             leader_wait: CachePadded::new(WaitWord::default()),
+            park: CachePadded::new(SharedPark::default()),
             leader: UnsafeCell::new(LeaderState {
                 workers: Vec::new(),
                 seqs: Vec::new(),
@@ -306,7 +311,6 @@ impl Team {
             posted: placement::ticks() as u32,
         }
         .pack();
-        let mut woke = false;
         for (w, seq) in leader.workers[..helpers].iter().zip(&mut leader.seqs) {
             // SAFETY: the worker is idle: the previous leader saw its `done` reach the
             // counter value it last sent (or it never ran a job); see the module docs.
@@ -324,8 +328,12 @@ impl Team {
             // Relaxed: published with the job by the signal store below.
             w.mailbox.post.store(post, Ordering::Relaxed);
             *seq = seq.wrapping_add(1);
-            woke |= w.mailbox.signal.store_and_wake(word(*seq));
+            // SeqCst: ordered before the load of `park.parked` in `wake_all` below
+            // (see `wait.rs`, "One futex word for many waiters").
+            w.mailbox.signal.store(word(*seq), Ordering::SeqCst);
         }
+        // One system call wakes every parked worker, whatever their number.
+        let woke = helpers > 0 && self.park.wake_all();
         if woke && k <= self.cpus {
             placement::after_wake();
         }
@@ -440,7 +448,7 @@ impl Team {
         let worker: &'static Worker = leader.spare.take().unwrap_or_else(|| {
             Box::leak(Box::new(Worker {
                 mailbox: CachePadded::new(Mailbox {
-                    signal: WaitWord::default(),
+                    signal: AtomicU32::new(0),
                     call: UnsafeCell::new(no_job),
                     payload: UnsafeCell::new(Payload::uninit()),
                     post: AtomicU64::new(0),
@@ -477,10 +485,11 @@ impl Team {
         loop {
             let waiting_since = placement::ticks();
             let parked;
-            (seen, parked) = me
-                .mailbox
-                .signal
-                .wait_until(self.policy, WORKER_YIELD_EVERY, |v| v != seen);
+            (seen, parked) =
+                self.park
+                    .wait_until(&me.mailbox.signal, self.policy, WORKER_YIELD_EVERY, |v| {
+                        v != seen
+                    });
             let post = Post::unpack(me.mailbox.post.load(Ordering::Relaxed));
             // Everything up to `done` runs under catch_unwind (for a job that passes
             // forced unwinds: under the `Ended` guard), the placement step too: a

@@ -12,6 +12,18 @@
 //! side sees the other's store: either the waiter sees the new word and does not
 //! park, or the waker sees the flag and wakes. The futex itself re-checks the word
 //! atomically before sleeping, so a wake between the check and the sleep is not lost.
+//!
+//! ## One futex word for many waiters
+//! A team's workers each spin on their own word (their mailbox's signal), but park
+//! on one word the whole team shares ([`SharedPark`]): the leader then wakes every
+//! parked worker with one system call after posting them all, instead of one wake
+//! per worker (what libgomp and libomp do, with a team barrier word). The waiter
+//! counts itself in `parked`, then loads the shared `epoch`, then its own word; the
+//! waker stores every own word, then loads `parked` and, when some are parked,
+//! advances `epoch` and wakes all. All SeqCst: a waiter that missed its new word
+//! loaded `epoch` before the waker advanced it, so its futex wait returns at once or
+//! is woken. A parked worker that was not posted wakes, finds its word unchanged and
+//! parks again, without spinning.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
@@ -44,16 +56,6 @@ impl WaitWord {
         self.word.load(Ordering::Acquire)
     }
 
-    /// Stores `value` and wakes every parked waiter; true when one was parked.
-    pub(crate) fn store_and_wake(&self, value: u32) -> bool {
-        self.word.store(value, Ordering::SeqCst);
-        let parked = self.sleeping.load(Ordering::SeqCst);
-        if parked {
-            futex::wake_all(&self.word);
-        }
-        parked
-    }
-
     /// Changes the word and wakes its waiters if any is parked: for waiters whose
     /// condition lies elsewhere (stored with SeqCst before this call and loaded with
     /// SeqCst in their `done`), so that the Dekker argument above still holds.
@@ -78,7 +80,7 @@ impl WaitWord {
         if done(v) {
             return (v, false);
         }
-        if let Some(v) = self.spin(policy, yield_every, &done) {
+        if let Some(v) = spin(&self.word, policy, yield_every, &done) {
             return (v, false);
         }
         self.sleeping.store(true, Ordering::SeqCst);
@@ -92,39 +94,92 @@ impl WaitWord {
         self.sleeping.store(false, Ordering::Relaxed);
         (v, true)
     }
+}
 
-    /// The spin phase; `None` when it ran out without `done`. Time is read from
-    /// the TSC at each turn (a few nanoseconds, next to the `pause`).
-    fn spin(
+/// The futex word that many waiters park on, each waiting for a word of its own
+/// (see "One futex word for many waiters" above): one wake reaches them all.
+#[derive(Default)]
+pub(crate) struct SharedPark {
+    /// Advanced by every wake; the futex word.
+    epoch: AtomicU32,
+    /// Waiters parked (or about to park) here.
+    parked: AtomicU32,
+}
+
+impl SharedPark {
+    /// Wakes every waiter parked here, if any: call after storing (SeqCst) the words
+    /// they wait for. True when one was parked (one system call, whatever their number).
+    pub(crate) fn wake_all(&self) -> bool {
+        if self.parked.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        futex::wake_all(&self.epoch);
+        true
+    }
+
+    /// Waits until `done(word)` holds, spinning on `word` for the policy's time and
+    /// then parking here, and returns the word's value and whether this thread parked.
+    /// The word's writers store it with SeqCst and then call [`SharedPark::wake_all`].
+    pub(crate) fn wait_until(
         &self,
+        word: &AtomicU32,
         policy: WaitPolicy,
         yield_every: Duration,
-        done: &impl Fn(u32) -> bool,
-    ) -> Option<u32> {
-        let limit = match policy {
-            WaitPolicy::Passive => return None,
-            WaitPolicy::Active => None,
-            WaitPolicy::Spin(d) if d.is_zero() => return None,
-            WaitPolicy::Spin(d) => Some(ticks_for(d)),
-        };
-        let yield_ticks = ticks_for(yield_every);
-        let start = ticks();
-        let mut last_yield = start;
-        loop {
-            let v = self.load();
+        done: impl Fn(u32) -> bool,
+    ) -> (u32, bool) {
+        let v = word.load(Ordering::Acquire);
+        if done(v) {
+            return (v, false);
+        }
+        if let Some(v) = spin(word, policy, yield_every, &done) {
+            return (v, false);
+        }
+        self.parked.fetch_add(1, Ordering::SeqCst);
+        let v = loop {
+            let epoch = self.epoch.load(Ordering::SeqCst);
+            let v = word.load(Ordering::SeqCst);
             if done(v) {
-                return Some(v);
+                break v;
             }
-            std::hint::spin_loop();
-            let now = ticks();
-            if now.wrapping_sub(last_yield) >= yield_ticks {
-                std::thread::yield_now();
-                last_yield = ticks();
-            }
-            if let Some(limit) = limit {
-                if now.wrapping_sub(start) >= limit {
-                    return None;
-                }
+            futex::wait(&self.epoch, epoch);
+        };
+        self.parked.fetch_sub(1, Ordering::SeqCst);
+        (v, true)
+    }
+}
+
+/// The spin phase of a wait on `word`; `None` when it ran out without `done`. Time
+/// is read from the TSC at each turn (a few nanoseconds, next to the `pause`).
+fn spin(
+    word: &AtomicU32,
+    policy: WaitPolicy,
+    yield_every: Duration,
+    done: &impl Fn(u32) -> bool,
+) -> Option<u32> {
+    let limit = match policy {
+        WaitPolicy::Passive => return None,
+        WaitPolicy::Active => None,
+        WaitPolicy::Spin(d) if d.is_zero() => return None,
+        WaitPolicy::Spin(d) => Some(ticks_for(d)),
+    };
+    let yield_ticks = ticks_for(yield_every);
+    let start = ticks();
+    let mut last_yield = start;
+    loop {
+        let v = word.load(Ordering::Acquire);
+        if done(v) {
+            return Some(v);
+        }
+        std::hint::spin_loop();
+        let now = ticks();
+        if now.wrapping_sub(last_yield) >= yield_ticks {
+            std::thread::yield_now();
+            last_yield = ticks();
+        }
+        if let Some(limit) = limit {
+            if now.wrapping_sub(start) >= limit {
+                return None;
             }
         }
     }
@@ -166,5 +221,110 @@ mod futex {
                 i32::MAX,
             )
         };
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::{SharedPark, WaitPolicy};
+
+    /// Spins (yielding) until `cond` holds; false after 20 s, so a lost wake fails
+    /// the test instead of hanging it.
+    fn eventually(cond: impl Fn() -> bool) -> bool {
+        let end = Instant::now() + Duration::from_secs(20);
+        while !cond() {
+            if Instant::now() > end {
+                return false;
+            }
+            std::thread::yield_now();
+        }
+        true
+    }
+
+    struct Shared {
+        park: SharedPark,
+        words: [AtomicU32; 4],
+        /// What each waiter returned: its word's value, 0 while it waits.
+        got: [AtomicU32; 4],
+    }
+
+    #[test]
+    fn one_wake_reaches_every_parked_waiter_and_only_posted_ones_return() {
+        let s = Arc::new(Shared {
+            park: SharedPark::default(),
+            words: Default::default(),
+            got: Default::default(),
+        });
+        assert!(!s.park.wake_all(), "nobody is parked yet");
+        for i in 0..4 {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                let (v, parked) =
+                    s.park
+                        .wait_until(&s.words[i], WaitPolicy::Passive, Duration::ZERO, |v| v != 0);
+                assert!(parked, "a passive waiter parks");
+                s.got[i].store(v, Ordering::SeqCst);
+            });
+        }
+        assert!(eventually(|| s.park.parked.load(Ordering::SeqCst) == 4));
+        // Post two of the four; one wake.
+        s.words[0].store(7, Ordering::SeqCst);
+        s.words[2].store(9, Ordering::SeqCst);
+        assert!(s.park.wake_all());
+        assert!(eventually(
+            || s.got[0].load(Ordering::SeqCst) == 7 && s.got[2].load(Ordering::SeqCst) == 9
+        ));
+        // The other two woke too, found nothing and parked again.
+        assert!(eventually(|| s.park.parked.load(Ordering::SeqCst) == 2));
+        assert_eq!(s.got[1].load(Ordering::SeqCst), 0);
+        assert_eq!(s.got[3].load(Ordering::SeqCst), 0);
+        s.words[1].store(1, Ordering::SeqCst);
+        s.words[3].store(3, Ordering::SeqCst);
+        assert!(s.park.wake_all());
+        assert!(eventually(
+            || s.got[1].load(Ordering::SeqCst) == 1 && s.got[3].load(Ordering::SeqCst) == 3
+        ));
+        assert!(eventually(|| s.park.parked.load(Ordering::SeqCst) == 0));
+    }
+
+    /// The race the Dekker pair closes: a waiter that parks at once (no spin) while
+    /// the waker stores and wakes, round after round; a lost wake leaves a round
+    /// unacknowledged.
+    #[test]
+    fn no_wake_is_lost_when_parking_races_the_post() {
+        let rounds = if cfg!(miri) { 20 } else { 20_000 };
+        let s = Arc::new(Shared {
+            park: SharedPark::default(),
+            words: Default::default(),
+            got: Default::default(),
+        });
+        let waiter = {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                for _ in 0..rounds {
+                    (seen, _) = s.park.wait_until(
+                        &s.words[0],
+                        WaitPolicy::Spin(Duration::ZERO),
+                        Duration::ZERO,
+                        |v| v != seen,
+                    );
+                    s.got[0].store(seen, Ordering::SeqCst);
+                }
+            })
+        };
+        for round in 1..=rounds {
+            s.words[0].store(round, Ordering::SeqCst);
+            s.park.wake_all();
+            assert!(
+                eventually(|| s.got[0].load(Ordering::SeqCst) == round),
+                "round {round}: the waiter was never woken"
+            );
+        }
+        waiter.join().unwrap();
     }
 }
