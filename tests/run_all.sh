@@ -19,18 +19,27 @@ step() {
 
 step cargo fmt --all -- --check
 step cargo clippy --workspace --all-targets -- -D warnings
-# Debug build of the library's own unit tests: overflow checks and debug assertions on.
-step cargo test --lib
-step cargo test --workspace --release -- --include-ignored
+# Debug build of the library's own unit tests (and the header generator's):
+# overflow checks and debug assertions on.
+step cargo test --lib -p parfor -p parfor-header
+# Release: the integration tests (--test '*') and the comparison's own unit tests.
+# The library's unit tests ran in
+# the debug build above; compiling their harness again with optimisations cost about
+# 6 minutes of a 2-core CI run and checks nothing more (Rust does not reorder float
+# arithmetic at any opt-level, so the bits are the same).
+step cargo test --workspace --release --test '*' --bin parfor-compare -- --include-ignored
 # The kernel and reduction bit-identity tests again under every kernel level this CPU
 # has (PARFOR_ISA; tests/isa.rs also compares the levels' bits with each other).
 isa_levels="baseline"
 grep -qw avx2 /proc/cpuinfo && isa_levels="$isa_levels avx2"
 for f in avx512f avx512bw avx512vl avx512dq; do grep -qw "$f" /proc/cpuinfo || f=; [ -n "$f" ] || break; done
 [ -n "${f:-}" ] && isa_levels="$isa_levels avx512"
+# --workspace as above: the same package selection resolves the same dependency
+# features, so cargo reuses the builds above instead of compiling parfor again
+# (without it each of these steps rebuilt it: 7 minutes in CI).
 for isa in $isa_levels; do
-  step env PARFOR_ISA=$isa cargo test --release --lib kernels::
-  step env PARFOR_ISA=$isa cargo test --release --test reduce --test isa
+  step env PARFOR_ISA=$isa cargo test --lib -p parfor -p parfor-header kernels::
+  step env PARFOR_ISA=$isa cargo test --workspace --release --test reduce --test isa
 done
 if [ "${PARFOR_SKIP_MIRI:-}" = 1 ]; then
   echo "== Miri SKIPPED (PARFOR_SKIP_MIRI=1: no nightly toolchain with Miri)" >&2
@@ -38,6 +47,8 @@ else
   step bash tests/miri.sh
 fi
 # The ABI check against the last release (also in tests/abi.rs), on the library
-# `make install` would install.
-step make abi-check
+# `make install` would install, linked from the libparfor.a the release tests built
+# (NO_BUILD=1: `cargo build -p parfor` alone resolves other dependency features than
+# the workspace build and compiled the whole library again, 6 minutes in CI).
+step make abi-check NO_BUILD=1
 step cargo run --release -p parfor-compare -- --quick

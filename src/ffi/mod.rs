@@ -376,14 +376,14 @@ pub unsafe extern "C-unwind" fn parfor_reduce_with(
             let identity_bytes =
                 unsafe { std::slice::from_raw_parts(identity.cast::<u8>(), acc_size) };
             // Fallible: an accumulator of any size may come from C (issue 13, row 3).
-            let mut identity = Vec::new();
-            if identity.try_reserve_exact(acc_size).is_err() {
+            // Inline, without an allocation, up to one cache line.
+            let Some(identity) = crate::reduce::user::AccBytes::try_from_bytes(identity_bytes)
+            else {
                 return Err(fail(
                     PARFOR_ERR_RUNTIME,
                     format!("cannot allocate a copy of the identity ({acc_size} bytes)"),
                 ));
-            }
-            identity.extend_from_slice(identity_bytes);
+            };
             Ok((fold, combine, range, opts, identity))
         },
         |(fold, combine, range, opts, identity)| {
@@ -391,7 +391,7 @@ pub unsafe extern "C-unwind" fn parfor_reduce_with(
             let result = crate::reduce::user::reduce_bytes(
                 range,
                 &opts,
-                &identity,
+                identity.as_bytes(),
                 |r, acc| {
                     // SAFETY: `acc` is a live, exclusive, 64-byte aligned buffer of
                     // acc_size bytes; fold is the caller's function for this ctx.

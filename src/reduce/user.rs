@@ -59,8 +59,18 @@ fn reduce_blocks<A: Send, E: Send>(
         let r = static_block(n, blocks, b);
         range.start + r.start..range.start + r.end
     };
-    let mut parts: Vec<Option<A>> = (0..blocks).map(|_| None).collect();
-    let slots = Slots::new(&mut parts);
+    // The block accumulators: on the stack for the few blocks of a small range, so
+    // that a small reduction allocates nothing (the EPCC REDUCTION case: one block
+    // per thread), on the heap otherwise.
+    let mut inline: [Option<A>; INLINE_BLOCKS] = std::array::from_fn(|_| None);
+    let mut heap: Vec<Option<A>>;
+    let parts: &mut [Option<A>] = if blocks <= INLINE_BLOCKS {
+        &mut inline[..blocks]
+    } else {
+        heap = (0..blocks).map(|_| None).collect();
+        &mut heap
+    };
+    let slots = Slots::new(parts);
     let cancel = Cancel::new();
     // The chunk is given in iterations; convert it to whole blocks.
     let chunk_blocks = opts.chunk().div_ceil(n.div_ceil(blocks));
@@ -88,29 +98,37 @@ fn reduce_blocks<A: Send, E: Send>(
     })
     .map_err(Error::widen)?;
     cancel.into_result()?;
-    // Level-by-level pairwise tree, as `super::tree_combine`, on owned accumulators.
-    let mut level: Vec<A> = parts
-        .into_iter()
-        .map(|p| p.expect("every block was folded"))
-        .collect();
-    while level.len() > 1 {
-        let mut next = Vec::with_capacity(level.len().div_ceil(2));
-        let mut it = level.into_iter();
-        while let Some(mut left) = it.next() {
-            if let Some(right) = it.next() {
-                combine(&mut left, right);
-            }
-            next.push(left);
+    // The pairwise tree of `super::tree_combine`, in place: at distance s, block i
+    // (a multiple of 2s) takes in block i + s. Level L of a level-by-level tree holds
+    // at its position j what block j * 2^L holds here, so the pairs, and the odd block
+    // carried up unpaired, are the same.
+    let mut s = 1;
+    while s < blocks {
+        let mut i = 0;
+        while i + s < blocks {
+            let right = parts[i + s].take().expect("every block was folded");
+            combine(parts[i].as_mut().expect("every block was folded"), right);
+            i += 2 * s;
         }
-        level = next;
+        s *= 2;
     }
-    Ok(level.pop().expect("at least one block"))
+    Ok(parts[0].take().expect("at least one block"))
 }
 
-/// An accumulator of a C reduction: `size` bytes, 64-byte aligned, owned.
+/// Blocks whose accumulators live on the stack (see `reduce_blocks`).
+const INLINE_BLOCKS: usize = 8;
+
+/// An accumulator of a C reduction: `size` bytes, 64-byte aligned, owned; up to one
+/// cache line inline (no allocation for the accumulators C programs mostly use: a
+/// number, a few counters), more on the heap.
 pub struct AccBytes {
-    lines: Vec<Line>,
+    store: Store,
     size: usize,
+}
+
+enum Store {
+    Line(Line),
+    Lines(Vec<Line>),
 }
 
 #[derive(Clone, Copy)]
@@ -121,34 +139,53 @@ impl AccBytes {
     /// A copy of `bytes`, or `None` when the memory cannot be allocated (a C
     /// accumulator may be of any size: an allocation failure must become a status,
     /// not an abort; issue 13, row 3).
-    fn try_from_bytes(bytes: &[u8]) -> Option<Self> {
-        let n = bytes.len().div_ceil(64).max(1);
-        let mut lines = Vec::new();
-        lines.try_reserve_exact(n).ok()?;
-        lines.resize(n, Line([0; 64]));
-        // SAFETY: `lines` holds at least bytes.len() bytes, and a fresh allocation
-        // cannot overlap `bytes`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                lines.as_mut_ptr().cast::<u8>(),
-                bytes.len(),
-            )
+    pub fn try_from_bytes(bytes: &[u8]) -> Option<Self> {
+        let store = if bytes.len() <= 64 {
+            let mut line = Line([0; 64]);
+            line.0[..bytes.len()].copy_from_slice(bytes);
+            Store::Line(line)
+        } else {
+            let n = bytes.len().div_ceil(64);
+            let mut lines = Vec::new();
+            lines.try_reserve_exact(n).ok()?;
+            lines.resize(n, Line([0; 64]));
+            // SAFETY: `lines` holds at least bytes.len() bytes, and a fresh allocation
+            // cannot overlap `bytes`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    bytes.as_ptr(),
+                    lines.as_mut_ptr().cast::<u8>(),
+                    bytes.len(),
+                )
+            };
+            Store::Lines(lines)
         };
         Some(AccBytes {
-            lines,
+            store,
             size: bytes.len(),
         })
     }
 
     /// Start of the bytes.
     pub fn as_ptr(&self) -> *const u8 {
-        self.lines.as_ptr().cast()
+        match &self.store {
+            Store::Line(line) => line.0.as_ptr(),
+            Store::Lines(lines) => lines.as_ptr().cast(),
+        }
     }
 
     /// Start of the bytes, writable.
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
-        self.lines.as_mut_ptr().cast()
+        match &mut self.store {
+            Store::Line(line) => line.0.as_mut_ptr(),
+            Store::Lines(lines) => lines.as_mut_ptr().cast(),
+        }
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: the store holds at least `size` initialised bytes at `as_ptr()`.
+        unsafe { std::slice::from_raw_parts(self.as_ptr(), self.size) }
     }
 
     /// Number of bytes.
