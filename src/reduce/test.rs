@@ -312,3 +312,48 @@ fn float_sums_are_within_the_pairwise_bound() {
         }
     }
 }
+
+#[test]
+fn user_reductions_combine_in_the_level_by_level_tree() {
+    // The accumulators name their trees, so the combine order itself is compared,
+    // with `tree_combine` (the built-in reductions' tree) as the reference; sizes
+    // around the inline-block limit and the block cap.
+    let sizes: &[usize] = if cfg!(miri) {
+        &[1, 5, 8, 9, 13]
+    } else {
+        &[
+            1, 2, 3, 5, 7, 8, 9, 10, 13, 31, 64, 100, 255, 256, 257, 300, 1000,
+        ]
+    };
+    for &n in sizes {
+        for threads in [1, 3] {
+            let opts = Options::with_threads(threads).unwrap();
+            let got = user::reduce_with(
+                0..n,
+                &opts,
+                String::new,
+                |r, acc: &mut String| {
+                    *acc = format!("{}", r.start);
+                    Ok::<(), ()>(())
+                },
+                |acc, other| *acc = format!("({acc} {other})"),
+            )
+            .unwrap();
+            let blocks = n.min(user::MAX_BLOCKS);
+            let mut names: Vec<String> = (0..blocks)
+                .map(|b| {
+                    crate::schedule::static_block(n, blocks, b)
+                        .start
+                        .to_string()
+                })
+                .collect();
+            let mut idx: Vec<usize> = (0..blocks).collect();
+            let root = tree_combine(&mut idx, |a, b| {
+                names.push(format!("({} {})", names[a], names[b]));
+                names.len() - 1
+            })
+            .unwrap();
+            assert_eq!(got, names[root], "n = {n}, {threads} threads");
+        }
+    }
+}
