@@ -40,6 +40,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export MIRIFLAGS="-Zmiri-ignore-leaks -Zmiri-deterministic-floats ${MIRIFLAGS:-}"
+# No backtraces: the panic tests' panics would each walk and symbolise the stack
+# under Miri, which took minutes per test when RUST_BACKTRACE=1 was set around it.
+export RUST_BACKTRACE=0
 FALLBACK_TEST=runtime::test::concurrent_callers_all_complete
 
 echo "== miri pass 1: Stacked Borrows, every unit test but ${FALLBACK_TEST}"
