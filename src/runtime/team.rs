@@ -403,9 +403,6 @@ impl Team {
         if std::mem::take(&mut leader.some_ended) {
             self.replace_ended(leader);
         }
-        if leader.workers.len() >= n {
-            return;
-        }
         while leader.workers.len() < n {
             match self.start_worker(leader, leader.workers.len() + 1) {
                 Some(w) => {

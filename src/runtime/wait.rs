@@ -51,11 +51,6 @@ pub(crate) struct WaitWord {
 }
 
 impl WaitWord {
-    /// The current value (acquire: what the writer published before storing it is visible).
-    pub(crate) fn load(&self) -> u32 {
-        self.word.load(Ordering::Acquire)
-    }
-
     /// Changes the word and wakes its waiters if any is parked: for waiters whose
     /// condition lies elsewhere (stored with SeqCst before this call and loaded with
     /// SeqCst in their `done`), so that the Dekker argument above still holds.
@@ -76,10 +71,6 @@ impl WaitWord {
         yield_every: Duration,
         done: impl Fn(u32) -> bool,
     ) -> (u32, bool) {
-        let v = self.load();
-        if done(v) {
-            return (v, false);
-        }
         if let Some(v) = spin(&self.word, policy, yield_every, &done) {
             return (v, false);
         }
@@ -128,10 +119,6 @@ impl SharedPark {
         yield_every: Duration,
         done: impl Fn(u32) -> bool,
     ) -> (u32, bool) {
-        let v = word.load(Ordering::Acquire);
-        if done(v) {
-            return (v, false);
-        }
         if let Some(v) = spin(word, policy, yield_every, &done) {
             return (v, false);
         }
@@ -149,14 +136,19 @@ impl SharedPark {
     }
 }
 
-/// The spin phase of a wait on `word`; `None` when it ran out without `done`. Time
-/// is read from the TSC at each turn (a few nanoseconds, next to the `pause`).
+/// The spin phase of a wait on `word`, after one look at it whatever the policy;
+/// `None` when it ran out without `done`. Time is read from the TSC at each turn (a
+/// few nanoseconds, next to the `pause`).
 fn spin(
     word: &AtomicU32,
     policy: WaitPolicy,
     yield_every: Duration,
     done: &impl Fn(u32) -> bool,
 ) -> Option<u32> {
+    let v = word.load(Ordering::Acquire);
+    if done(v) {
+        return Some(v);
+    }
     let limit = match policy {
         WaitPolicy::Passive => return None,
         WaitPolicy::Active => None,
@@ -245,6 +237,7 @@ mod test {
         true
     }
 
+    #[derive(Default)]
     struct Shared {
         park: SharedPark,
         words: [AtomicU32; 4],
@@ -254,11 +247,7 @@ mod test {
 
     #[test]
     fn one_wake_reaches_every_parked_waiter_and_only_posted_ones_return() {
-        let s = Arc::new(Shared {
-            park: SharedPark::default(),
-            words: Default::default(),
-            got: Default::default(),
-        });
+        let s = Arc::new(Shared::default());
         assert!(!s.park.wake_all(), "nobody is parked yet");
         for i in 0..4 {
             let s = Arc::clone(&s);
@@ -271,23 +260,25 @@ mod test {
             });
         }
         assert!(eventually(|| s.park.parked.load(Ordering::SeqCst) == 4));
+        // Stores the posts, wakes once, and waits until each posted waiter returned
+        // its value.
+        let post = |posts: [(usize, u32); 2]| {
+            for (i, v) in posts {
+                s.words[i].store(v, Ordering::SeqCst);
+            }
+            assert!(s.park.wake_all());
+            assert!(eventually(|| posts
+                .iter()
+                .all(|&(i, v)| s.got[i].load(Ordering::SeqCst) == v)));
+        };
         // Post two of the four; one wake.
-        s.words[0].store(7, Ordering::SeqCst);
-        s.words[2].store(9, Ordering::SeqCst);
-        assert!(s.park.wake_all());
-        assert!(eventually(
-            || s.got[0].load(Ordering::SeqCst) == 7 && s.got[2].load(Ordering::SeqCst) == 9
-        ));
-        // The other two woke too, found nothing and parked again.
+        post([(0, 7), (2, 9)]);
+        // The other two, woken as well, found their words unchanged: they are still
+        // parked and returned nothing.
         assert!(eventually(|| s.park.parked.load(Ordering::SeqCst) == 2));
         assert_eq!(s.got[1].load(Ordering::SeqCst), 0);
         assert_eq!(s.got[3].load(Ordering::SeqCst), 0);
-        s.words[1].store(1, Ordering::SeqCst);
-        s.words[3].store(3, Ordering::SeqCst);
-        assert!(s.park.wake_all());
-        assert!(eventually(
-            || s.got[1].load(Ordering::SeqCst) == 1 && s.got[3].load(Ordering::SeqCst) == 3
-        ));
+        post([(1, 1), (3, 3)]);
         assert!(eventually(|| s.park.parked.load(Ordering::SeqCst) == 0));
     }
 
@@ -297,11 +288,7 @@ mod test {
     #[test]
     fn no_wake_is_lost_when_parking_races_the_post() {
         let rounds = if cfg!(miri) { 20 } else { 20_000 };
-        let s = Arc::new(Shared {
-            park: SharedPark::default(),
-            words: Default::default(),
-            got: Default::default(),
-        });
+        let s = Arc::new(Shared::default());
         let waiter = {
             let s = Arc::clone(&s);
             std::thread::spawn(move || {
