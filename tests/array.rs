@@ -899,3 +899,222 @@ fn bad_inputs_are_refused_and_nothing_is_written() {
     assert_eq!(s, PARFOR_OK);
     assert_eq!(mean[0], 1.5);
 }
+
+/// Reduces `x` (a matrix of `rows` x `cols` elements of T stored with element
+/// strides `strides`, from `buf[offset]`) over axis `axis` into a fresh vector of A:
+/// the raw bytes of the output.
+#[allow(clippy::too_many_arguments)]
+fn reduce_matrix<T, A: Copy + Default>(
+    buf: &[T],
+    offset: usize,
+    shape: &[usize],
+    strides: &[isize],
+    dtype: parfor_dtype,
+    mask: u64,
+    op: parfor_op,
+    out_dtype: parfor_dtype,
+    o: &parfor_options,
+) -> (parfor_status, Vec<u8>) {
+    let kept: Vec<usize> = (0..shape.len())
+        .filter(|&k| mask & (1 << k) == 0)
+        .map(|k| shape[k])
+        .collect();
+    let mut out = vec![A::default(); kept.iter().product()];
+    let bs = byte_strides::<T>(strides);
+    let x = arr(buf, offset, dtype, shape, &bs);
+    let os = byte_strides::<A>(&c_strides(&kept));
+    let y = arr_out(&mut out, out_dtype, &kept, &os);
+    // SAFETY: both arrays describe live buffers of their dtypes.
+    let s = unsafe { parfor_reduce_array(&x, mask, op as i32, o, &y) };
+    // SAFETY: A is a plain integer or float type: its bytes are initialised.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(out.as_ptr().cast::<u8>(), std::mem::size_of_val(&out[..]))
+    };
+    (s, bytes.to_vec())
+}
+
+/// Column reductions of C-order matrices and row reductions of Fortran-order ones
+/// (read row by row, several outputs at once) give, for every operator and
+/// accumulator type, the bits of the same slice reduced alone from a contiguous copy:
+/// through lane, group and block boundaries (rows 1 ..= 13000; f64 blocks of 4096
+/// from 12,288 rows on), strips (more than 128 columns, not a multiple of 8), signed
+/// zeros (min and max pick by lane order), NaN payloads (the first NaN wins), all-NaN
+/// columns, infinities, and team sizes 1..4.
+#[test]
+fn streamed_rows_give_the_bits_of_each_slice_alone() {
+    use parfor_dtype::*;
+    use parfor_op::*;
+    fn is_nan(dtype: parfor_dtype, b: &[u8]) -> bool {
+        match dtype {
+            parfor_dtype::PARFOR_F64 => f64::from_le_bytes(b.try_into().unwrap()).is_nan(),
+            parfor_dtype::PARFOR_F32 => f32::from_le_bytes(b.try_into().unwrap()).is_nan(),
+            _ => false,
+        }
+    }
+    fn check<T: Copy + Default, A: Copy + Default>(
+        name: &str,
+        dtype: parfor_dtype,
+        out_dtype: parfor_dtype,
+        ops: &[parfor_op],
+        value: impl Fn(usize, usize, &mut Rng) -> T,
+    ) {
+        let mut rng = Rng(0x5eed ^ dtype as u64);
+        let sizes: &[(usize, usize)] = &[
+            (1, 5),
+            (2, 3),
+            (31, 17),
+            (255, 9),
+            (257, 130),
+            (600, 64),
+            (13_000, 11),
+        ];
+        for &(r, c) in sizes {
+            let v: Vec<T> = (0..r * c).map(|i| value(i / c, i % c, &mut rng)).collect();
+            for op in ops {
+                // Which NaN a sum or product meeting several NaNs carries is not fixed
+                // (the compiler orders each addition's operands as it likes).
+                let arithmetic = matches!(op, PARFOR_SUM | PARFOR_PROD);
+                for (layout, mask) in [("C axis 0", 1u64), ("F axis 1", 2u64)] {
+                    let (shape, strides, data): (Vec<usize>, Vec<isize>, Vec<T>) = if mask == 1 {
+                        (vec![r, c], vec![c as isize, 1], v.clone())
+                    } else {
+                        // The transpose stored in Fortran order: same bytes, columns
+                        // of the C matrix are its rows.
+                        (vec![c, r], vec![1, c as isize], v.clone())
+                    };
+                    // Reference: each slice copied out, reduced as a contiguous 1-D view.
+                    let mut expect = Vec::new();
+                    for j in 0..c {
+                        let col: Vec<T> = (0..r).map(|i| v[i * c + j]).collect();
+                        let (s, b) = reduce_matrix::<T, A>(
+                            &col,
+                            0,
+                            &[r],
+                            &[1],
+                            dtype,
+                            1,
+                            *op,
+                            out_dtype,
+                            &opts(1, SCHEDULES[0], 0),
+                        );
+                        assert_eq!(s, parfor_status::PARFOR_OK, "{}", last_error());
+                        expect.extend(b);
+                    }
+                    for threads in 1..=4 {
+                        let sched = SCHEDULES[threads % 4];
+                        let o = opts(threads, sched, 0);
+                        let (s, got) = reduce_matrix::<T, A>(
+                            &data, 0, &shape, &strides, dtype, mask, *op, out_dtype, &o,
+                        );
+                        assert_eq!(s, parfor_status::PARFOR_OK, "{}", last_error());
+                        let size = std::mem::size_of::<A>();
+                        let first = (0..c).find(|&j| {
+                            let (g, e) = (&got[j * size..][..size], &expect[j * size..][..size]);
+                            g != e && !(arithmetic && is_nan(out_dtype, g) && is_nan(out_dtype, e))
+                        });
+                        assert!(
+                            first.is_none(),
+                            "{name} {op:?} {layout} {r}x{c}, {threads} threads: streamed \
+                             bits differ from the slice's own at output {first:?}: {:?} \
+                             against {:?}",
+                            &got[first.unwrap_or(0) * size..][..size],
+                            &expect[first.unwrap_or(0) * size..][..size],
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let float_ops = [
+        PARFOR_SUM,
+        PARFOR_NAN_SUM,
+        PARFOR_PROD,
+        PARFOR_MIN,
+        PARFOR_MAX,
+        PARFOR_NAN_MIN,
+        PARFOR_NAN_MAX,
+        PARFOR_LOGICAL_AND,
+        PARFOR_LOGICAL_OR,
+    ];
+    // Column j % 5 == 0: NaNs with distinct payloads and signs; 1: all NaN; 2: signed
+    // zeros only; 3: infinities of both signs; 4: plain values near 1 (products stay
+    // finite).
+    let f64_value = |i: usize, j: usize, rng: &mut Rng| -> f64 {
+        let z = if rng.below(2) == 0 { 0.0 } else { -0.0 };
+        match j % 5 {
+            0 if rng.below(7) == 0 => {
+                f64::from_bits(0x7ff8_0000_0000_0000 | (i as u64 + 1))
+                    * if rng.below(2) == 0 { 1.0 } else { -1.0 }
+            }
+            1 => f64::from_bits(0xfff8_0000_0000_0000 | (i as u64 % 1000 + 7)),
+            2 => z,
+            3 if rng.below(5) == 0 => [f64::INFINITY, f64::NEG_INFINITY][rng.below(2) as usize],
+            _ => 1.0 + (rng.below(2001) as f64 - 1000.0) * 1e-6 + z,
+        }
+    };
+    check::<f64, f64>("f64", PARFOR_F64, PARFOR_F64, &float_ops, f64_value);
+    check::<f32, f32>("f32", PARFOR_F32, PARFOR_F32, &float_ops, |i, j, rng| {
+        f64_value(i, j, rng) as f32
+    });
+    check::<f32, f64>(
+        "f32 into f64",
+        PARFOR_F32,
+        PARFOR_F64,
+        &[PARFOR_SUM, PARFOR_NAN_SUM, PARFOR_PROD],
+        |i, j, rng| f64_value(i, j, rng) as f32,
+    );
+    check::<f64, u8>(
+        "f64 logical into u8",
+        PARFOR_F64,
+        PARFOR_U8,
+        &[PARFOR_LOGICAL_AND, PARFOR_LOGICAL_OR],
+        f64_value,
+    );
+    let int_ops = [
+        PARFOR_SUM,
+        PARFOR_PROD,
+        PARFOR_MIN,
+        PARFOR_MAX,
+        PARFOR_NAN_MIN,
+        PARFOR_NAN_MAX,
+        PARFOR_BIT_AND,
+        PARFOR_BIT_OR,
+        PARFOR_BIT_XOR,
+        PARFOR_LOGICAL_AND,
+        PARFOR_LOGICAL_OR,
+    ];
+    let int_value = |_: usize, j: usize, rng: &mut Rng| -> i64 {
+        if j % 4 == 0 && rng.below(3) == 0 {
+            0
+        } else {
+            rng.next() as i64
+        }
+    };
+    check::<i8, i8>("i8", PARFOR_I8, PARFOR_I8, &int_ops, |i, j, rng| {
+        int_value(i, j, rng) as i8
+    });
+    check::<i8, i64>(
+        "i8 into i64",
+        PARFOR_I8,
+        PARFOR_I64,
+        &[PARFOR_SUM, PARFOR_PROD],
+        |i, j, rng| int_value(i, j, rng) as i8,
+    );
+    check::<u8, u64>(
+        "u8 into u64",
+        PARFOR_U8,
+        PARFOR_U64,
+        &[PARFOR_SUM, PARFOR_PROD],
+        |i, j, rng| int_value(i, j, rng) as u8,
+    );
+    check::<i32, f64>(
+        "i32 into f64",
+        PARFOR_I32,
+        PARFOR_F64,
+        &[PARFOR_SUM, PARFOR_PROD],
+        |i, j, rng| (int_value(i, j, rng) % 3) as i32,
+    );
+    check::<u64, u64>("u64", PARFOR_U64, PARFOR_U64, &int_ops, |i, j, rng| {
+        int_value(i, j, rng) as u64
+    });
+}

@@ -18,9 +18,9 @@ pub use element::{Element, Floats};
 use std::ops::Range;
 
 /// Lanes for 8-byte elements: 32 lanes = 8 AVX2 or 4 AVX-512 registers.
-const LANES_WIDE: usize = 32;
+pub(crate) const LANES_WIDE: usize = 32;
 /// Lanes for smaller elements: 64 lanes (8 AVX2 registers of f32).
-const LANES_NARROW: usize = 64;
+pub(crate) const LANES_NARROW: usize = 64;
 
 /// Defines a public kernel that dispatches on the CPU's vector extensions. `$imp`
 /// is the portable body, instantiated for each lane count.

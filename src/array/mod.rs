@@ -33,6 +33,8 @@ use crate::kernels::{self, Element, Floats};
 use crate::reduce::{self, block_len, exact::ExactState, ReduceOp, PARALLEL_MIN_BYTES};
 use crate::schedule::Options;
 
+mod rows;
+
 /// Most dimensions a view may have (numpy's limit since 2.0 is 64; 32 was its limit
 /// before and is ample here).
 pub const MAX_DIMS: usize = 32;
@@ -541,15 +543,7 @@ impl<T: Element> Source<T> for Strided<'_, T> {
     fn with_block<R>(&self, r: Range<usize>, f: impl FnOnce(&[T]) -> R) -> R {
         let n = r.len();
         let words = (n * std::mem::size_of::<T>()).div_ceil(8);
-        SCRATCH.with(|s| {
-            // A kernel never gathers again, so the borrow is never taken twice; if it
-            // ever were, a fresh buffer keeps it correct.
-            let mut own = Vec::new();
-            let mut guard = s.try_borrow_mut().ok();
-            let buf = guard.as_deref_mut().unwrap_or(&mut own);
-            if buf.len() < words {
-                buf.resize(words, 0);
-            }
+        with_scratch(words, |buf| {
             // SAFETY: u64 words are aligned for every element type, hold
             // n * size_of::<T>() bytes or more, and any bit pattern is a valid
             // integer or float.
@@ -558,6 +552,22 @@ impl<T: Element> Source<T> for Strided<'_, T> {
             f(dst)
         })
     }
+}
+
+/// Calls `f` with this thread's scratch of at least `words` u64 words (contents
+/// unspecified).
+fn with_scratch<R>(words: usize, f: impl FnOnce(&mut [u64]) -> R) -> R {
+    SCRATCH.with(|s| {
+        // Gathering and streaming never nest, so the borrow is never taken twice; if
+        // it ever were, a fresh buffer keeps it correct.
+        let mut own = Vec::new();
+        let mut guard = s.try_borrow_mut().ok();
+        let buf = guard.as_deref_mut().unwrap_or(&mut own);
+        if buf.len() < words {
+            buf.resize(words, 0);
+        }
+        f(&mut buf[..words])
+    })
 }
 
 /// The value of an empty slice for `op` in `A`, or `None` where there is none.
@@ -894,6 +904,15 @@ impl OutPtr {
     }
 }
 
+/// The team size a call with `opts` runs on.
+fn for_outputs_team(opts: &Options) -> usize {
+    if opts.num_threads() == 0 {
+        crate::runtime::num_threads()
+    } else {
+        opts.num_threads()
+    }
+}
+
 /// Runs `each(i, parallel_inside)` for every output element i, sharing the outputs
 /// across the team when there are many, else giving each output the team.
 fn for_outputs(
@@ -903,11 +922,7 @@ fn for_outputs(
     each: impl Fn(usize, bool) + Sync,
 ) {
     let total = outputs.saturating_mul(slice_bytes);
-    let team = if opts.num_threads() == 0 {
-        crate::runtime::num_threads()
-    } else {
-        opts.num_threads()
-    };
+    let team = for_outputs_team(opts);
     if outputs <= 1 || total < PARALLEL_MIN_BYTES || team <= 1 {
         (0..outputs).for_each(|i| each(i, true));
         return;
@@ -984,6 +999,9 @@ fn run_reduce<T: Element, A: Element>(
     dst: OutPtr,
 ) {
     let size = std::mem::size_of::<T>();
+    if rows::reduce::<T, A>(base, walk, outputs, op, opts, dst) {
+        return;
+    }
     let base = OutPtr(base.cast_mut());
     for_outputs(outputs.len, walk.len * size, opts, |i, parallel| {
         let (xo, oo) = outputs.offsets(i);
