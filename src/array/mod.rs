@@ -7,7 +7,9 @@
 //! A slice of n elements is reduced exactly as `reduce` reduces a contiguous buffer of
 //! those n values: the same fixed block partition of the logical index range
 //! `0..n` (`reduce::block_len`), the same kernels with their fixed lanes, the same
-//! combining tree. A block whose elements are not contiguous in memory is first
+//! combining tree. Where a kept axis is contiguous and the slices are not, strips of
+//! outputs are reduced together row by row, replaying those kernels exactly
+//! ([`rows`]); any other block whose elements are not contiguous in memory is first
 //! gathered, in logical order, into a per-thread scratch buffer. So the bits of every
 //! output depend only on the logical values and the extents, never on the strides,
 //! the memory order, the team size or the schedule; a contiguous 1-D `reduce` equals

@@ -39,7 +39,7 @@
 use std::ops::Range;
 
 use super::{for_outputs_team, OutPtr, Outputs, Walk, MAX_DIMS, OUTPUTS_PER_THREAD};
-use crate::kernels::{self, Element, LANES_NARROW, LANES_WIDE, SUM_GROUP, SUM_LANES};
+use crate::kernels::{self, Element, Isa, LANES_NARROW, LANES_WIDE, SUM_GROUP, SUM_LANES};
 use crate::reduce::{block_len, tree_combine, ReduceOp, Slots, PARALLEL_MIN_BYTES};
 use crate::schedule::Options;
 
@@ -59,6 +59,7 @@ const MIN_STRIP: usize = 8;
 impl Walk {
     /// Calls `f(k, offset)` for the logical indices `r.start + k` of the slice, in
     /// order, `offset` being the element's byte offset from the slice's first element.
+    #[inline(always)]
     fn for_each_offset(&self, r: Range<usize>, mut f: impl FnMut(usize, isize)) {
         if self.ndim == 0 {
             // One element.
@@ -148,12 +149,14 @@ impl RowPairwise<'_> {
     }
 
     /// The slot a new partial row is written to before `push_slot`.
+    #[inline(always)]
     fn slot(&mut self) -> &mut [f64] {
         let w = self.w;
         &mut self.values[self.len * w..(self.len + 1) * w]
     }
 
     /// `Pairwise::finish` for each output: s0 + (s1 + (... + s_top)), from -0.0.
+    #[inline(always)]
     fn finish(&self, out: &mut [f64]) {
         let w = self.w;
         out.fill(-0.0);
@@ -206,6 +209,7 @@ impl<T: Element, M: Fn(T) -> f64 + Sync> StripKernel<T> for FSum<M> {
     fn scratch_words(&self, w: usize, n: usize) -> usize {
         (SUM_LANES + pairwise_depth(n)) * w
     }
+    #[inline(always)]
     unsafe fn block(
         &self,
         base: *const u8,
@@ -287,6 +291,7 @@ where
         // Lanes, then a probe row of T; both at most 8 bytes per element.
         (self.lanes + 1) * w
     }
+    #[inline(always)]
     unsafe fn block(
         &self,
         base: *const u8,
@@ -370,6 +375,61 @@ where
             }
         }
     }
+}
+
+/// Runs `k.block` compiled for the kernels' instruction-set level
+/// ([`kernels::isa`], so `PARFOR_ISA` applies), as the slice kernels are. The strips'
+/// loops are element-wise across a row, so wider vectors change only the speed, never
+/// an operation or its order (no contraction into FMA: Rust never does that unasked).
+///
+/// # Safety
+/// As [`StripKernel::block`].
+#[inline(always)]
+unsafe fn block_at_isa<T: Element, K: StripKernel<T>>(
+    k: &K,
+    base: *const u8,
+    walk: &Walk,
+    r: Range<usize>,
+    scratch: &mut [u64],
+    out: &mut [K::P],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+        unsafe fn v4<T: Element, K: StripKernel<T>>(
+            k: &K,
+            base: *const u8,
+            walk: &Walk,
+            r: Range<usize>,
+            scratch: &mut [u64],
+            out: &mut [K::P],
+        ) {
+            // SAFETY: the caller's contract.
+            unsafe { k.block(base, walk, r, scratch, out) }
+        }
+        #[target_feature(enable = "avx2")]
+        unsafe fn v3<T: Element, K: StripKernel<T>>(
+            k: &K,
+            base: *const u8,
+            walk: &Walk,
+            r: Range<usize>,
+            scratch: &mut [u64],
+            out: &mut [K::P],
+        ) {
+            // SAFETY: the caller's contract.
+            unsafe { k.block(base, walk, r, scratch, out) }
+        }
+        match kernels::isa() {
+            // SAFETY: `isa` never returns a level above what the CPU has; the rest is
+            // the caller's contract.
+            Isa::Avx512 => return unsafe { v4(k, base, walk, r, scratch, out) },
+            // SAFETY: as above.
+            Isa::Avx2 => return unsafe { v3(k, base, walk, r, scratch, out) },
+            Isa::Baseline => {}
+        }
+    }
+    // SAFETY: the caller's contract.
+    unsafe { k.block(base, walk, r, scratch, out) }
 }
 
 /// Reinterprets u64 words as elements of `T`.
@@ -476,7 +536,7 @@ fn stream<T: Element, K: StripKernel<T>, A: Element>(
         // SAFETY: outputs c0..c0 + w of outer index o read, at each index of the
         // slice, w consecutive elements (x stride `size` along the inner axis) of the
         // view, which the caller's borrow keeps readable and unwritten.
-        unsafe { kernel.block(start, walk, r, state, row_out) };
+        unsafe { block_at_isa(&kernel, start, walk, r, state, row_out) };
         for (j, &v) in row_out.iter().enumerate() {
             let c = c0 + j;
             if blocks == 1 {
