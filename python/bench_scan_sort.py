@@ -2,7 +2,9 @@
 i64) and parfor.sort vs numpy.sort (f64, i32, u64; random, sorted, reversed, few
 distinct), 1e3..1e8 elements (``--quick``: 1e3..1e5).
 
-    python3 python/bench_scan_sort.py [--quick]
+    python3 python/bench_scan_sort.py [--quick | --max N]
+
+(``--max 1e7``: sizes up to 1e7 only.)
 
 Prints one CSV line per measurement, in the columns of the Rust comparison
 (``cargo run --release -p parfor-compare --bin scan_sort``), so both tables can be
@@ -51,7 +53,10 @@ def patterns(x):
 
 def main():
     quick = "--quick" in sys.argv
-    sizes = [10**3, 10**4, 10**5] if quick else [10**k for k in range(3, 9)]
+    top = 1e5 if quick else 1e8
+    if "--max" in sys.argv:
+        top = float(sys.argv[sys.argv.index("--max") + 1])
+    sizes = [10**k for k in range(3, 9) if 10**k <= top]
     threads = parfor.num_threads()
     rng = np.random.default_rng(16)
     print("workload,dtype,pattern,n,peer,threads,median_s,elements_per_s")

@@ -53,42 +53,19 @@ from ._ffi import BODY
 
 __all__ = ["in_flight", "parallel_for", "run", "set_workers", "workers"]
 
-# Names of the package's functions that get an awaitable twin, when the package has
-# them (the list covers the numpy-style API of issue 12 and the scans and sorts of
-# issue 16; names the installed package lacks are skipped). parallel_for is below.
-_WRAPPED = (
-    "sum",
-    "prod",
-    "min",
-    "max",
-    "any",
-    "all",
-    "mean",
-    "var",
-    "std",
-    "nansum",
-    "nanprod",
-    "nanmin",
-    "nanmax",
-    "nanmean",
-    "nanvar",
-    "nanstd",
-    "argmin",
-    "argmax",
-    "nanargmin",
-    "nanargmax",
-    "count_nonzero",
-    "reduce",
-    "dot",
-    "vdot",
-    "cumsum",
-    "cumprod",
-    "cummin",
-    "cummax",
-    "sort",
-    "sort_inplace",
-    "argsort",
-)
+# Names of the package's functions that get an awaitable twin: every computation of
+# the numpy-style API (issue 12), the scans and sorts (issue 16), and reduce, dot and
+# vdot, taken from the modules' own __all__ lists so that a function added there gets
+# its twin. parallel_for is below.
+def _wrapped_names():
+    from . import _reductions, _scan, _sort
+
+    names = list(_reductions.__all__) + ["reduce", "dot", "vdot"]
+    names += [n for n in _scan.__all__ if n != "sum_error_bound"]
+    return names + list(_sort.__all__)
+
+
+_WRAPPED = tuple(_wrapped_names())
 
 
 def _default_workers():

@@ -1,6 +1,13 @@
 //! Reductions whose slices are strided while a kept axis is contiguous (column sums
 //! of a C-order matrix, row sums of a Fortran-order one), read row by row.
 //!
+//! Compiled for the x86-64 baseline only, unlike the slice kernels (which have AVX2
+//! and AVX-512 versions): the loops are element-wise across a row and, for matrices
+//! larger than the caches, bound by memory; three versions of every operator x type
+//! x accumulator combination tripled this module's share of the library's compile
+//! time (with them a release build took 9.5 minutes on the 2-core build machine,
+//! though under load, against 6-7.5 minutes before this module).
+//!
 //! Gathering such a slice reads one element per cache line: a column of a C-order
 //! matrix of f64 uses 8 of every 64 bytes it brings in, so a matrix larger than the
 //! caches is read from memory eight times over, with a TLB miss per row. Instead, a
@@ -39,7 +46,7 @@
 use std::ops::Range;
 
 use super::{for_outputs_team, OutPtr, Outputs, Walk, MAX_DIMS, OUTPUTS_PER_THREAD};
-use crate::kernels::{self, Element, Isa, LANES_NARROW, LANES_WIDE, SUM_GROUP, SUM_LANES};
+use crate::kernels::{self, Element, LANES_NARROW, LANES_WIDE, SUM_GROUP, SUM_LANES};
 use crate::reduce::{block_len, tree_combine, ReduceOp, Slots, PARALLEL_MIN_BYTES};
 use crate::schedule::Options;
 
@@ -377,61 +384,6 @@ where
     }
 }
 
-/// Runs `k.block` compiled for the kernels' instruction-set level
-/// ([`kernels::isa`], so `PARFOR_ISA` applies), as the slice kernels are. The strips'
-/// loops are element-wise across a row, so wider vectors change only the speed, never
-/// an operation or its order (no contraction into FMA: Rust never does that unasked).
-///
-/// # Safety
-/// As [`StripKernel::block`].
-#[inline(always)]
-unsafe fn block_at_isa<T: Element, K: StripKernel<T>>(
-    k: &K,
-    base: *const u8,
-    walk: &Walk,
-    r: Range<usize>,
-    scratch: &mut [u64],
-    out: &mut [K::P],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-        unsafe fn v4<T: Element, K: StripKernel<T>>(
-            k: &K,
-            base: *const u8,
-            walk: &Walk,
-            r: Range<usize>,
-            scratch: &mut [u64],
-            out: &mut [K::P],
-        ) {
-            // SAFETY: the caller's contract.
-            unsafe { k.block(base, walk, r, scratch, out) }
-        }
-        #[target_feature(enable = "avx2")]
-        unsafe fn v3<T: Element, K: StripKernel<T>>(
-            k: &K,
-            base: *const u8,
-            walk: &Walk,
-            r: Range<usize>,
-            scratch: &mut [u64],
-            out: &mut [K::P],
-        ) {
-            // SAFETY: the caller's contract.
-            unsafe { k.block(base, walk, r, scratch, out) }
-        }
-        match kernels::isa() {
-            // SAFETY: `isa` never returns a level above what the CPU has; the rest is
-            // the caller's contract.
-            Isa::Avx512 => return unsafe { v4(k, base, walk, r, scratch, out) },
-            // SAFETY: as above.
-            Isa::Avx2 => return unsafe { v3(k, base, walk, r, scratch, out) },
-            Isa::Baseline => {}
-        }
-    }
-    // SAFETY: the caller's contract.
-    unsafe { k.block(base, walk, r, scratch, out) }
-}
-
 /// Reinterprets u64 words as elements of `T`.
 fn as_typed<T: Element>(words: &mut [u64]) -> &mut [T] {
     let n = std::mem::size_of_val(words) / std::mem::size_of::<T>();
@@ -536,7 +488,7 @@ fn stream<T: Element, K: StripKernel<T>, A: Element>(
         // SAFETY: outputs c0..c0 + w of outer index o read, at each index of the
         // slice, w consecutive elements (x stride `size` along the inner axis) of the
         // view, which the caller's borrow keeps readable and unwritten.
-        unsafe { block_at_isa(&kernel, start, walk, r, state, row_out) };
+        unsafe { kernel.block(start, walk, r, state, row_out) };
         for (j, &v) in row_out.iter().enumerate() {
             let c = c0 + j;
             if blocks == 1 {
@@ -569,8 +521,145 @@ fn stream<T: Element, K: StripKernel<T>, A: Element>(
     true
 }
 
+// The operations of the kernels below, as plain generic functions rather than
+// closures: a closure defined in a function generic over the accumulator would make
+// every kernel a new type, compiled again for each accumulator type (and each ISA
+// level), which the operators that only ever accumulate in their input type do not
+// need.
+
+fn keep<T>(v: T) -> T {
+    v
+}
+fn zero<T, P: Element>(_: T) -> P {
+    P::ZERO
+}
+fn one<T, P: Element>(_: T) -> P {
+    P::ONE
+}
+fn all_ones<T, P: Element>(_: T) -> P {
+    P::ALL_ONES
+}
+fn pos_inf<T: Element>(_: T) -> T {
+    T::from_f64(f64::INFINITY)
+}
+fn neg_inf<T: Element>(_: T) -> T {
+    T::from_f64(f64::NEG_INFINITY)
+}
+/// The select of `kernels::extreme_lanes` for min: `if better(v, m) { v } else { m }`.
+fn min_step<T: Element>(m: T, v: T) -> T {
+    if v < m {
+        v
+    } else {
+        m
+    }
+}
+fn max_step<T: Element>(m: T, v: T) -> T {
+    if v > m {
+        v
+    } else {
+        m
+    }
+}
+/// The lane tree's combine of `kernels::extreme_lanes`: `if better(b, a) { b } else { a }`.
+fn min_tree<T: Element>(a: T, b: T) -> T {
+    if b < a {
+        b
+    } else {
+        a
+    }
+}
+fn max_tree<T: Element>(a: T, b: T) -> T {
+    if b > a {
+        b
+    } else {
+        a
+    }
+}
+fn add_as<T: Element, A: Element>(a: A, v: T) -> A {
+    a.add(v.cast::<A>())
+}
+fn mul_as<T: Element, A: Element>(a: A, v: T) -> A {
+    a.mul(v.cast::<A>())
+}
+fn and_nonzero<T: Element>(a: u8, v: T) -> u8 {
+    a & u8::from(v.is_nonzero())
+}
+fn or_nonzero<T: Element>(a: u8, v: T) -> u8 {
+    a | u8::from(v.is_nonzero())
+}
+fn and_u8(a: u8, b: u8) -> u8 {
+    a & b
+}
+fn or_u8(a: u8, b: u8) -> u8 {
+    a | b
+}
+fn from_flag<A: Element>(v: u8) -> A {
+    A::from_bool(v != 0)
+}
+fn cast_to<P: Element, A: Element>(v: P) -> A {
+    v.cast::<A>()
+}
+fn f64_add(a: f64, b: f64) -> f64 {
+    a + b
+}
+/// `kernels::nan_fsum`'s map: -0.0 (the identity) for a NaN.
+fn nan_to_identity<T: Element>(v: T) -> f64 {
+    if v.is_nan() {
+        -0.0
+    } else {
+        v.num_f64()
+    }
+}
+
+/// A lane kernel without NaN rules.
+fn plain<T: Element, P: Element, I, S, C>(
+    lanes: usize,
+    init: I,
+    step: S,
+    tree: C,
+) -> impl StripKernel<T, P = P>
+where
+    I: Fn(T) -> P + Sync,
+    S: Fn(P, T) -> P + Sync,
+    C: Fn(P, P) -> P + Sync,
+{
+    Lanes {
+        lanes,
+        init,
+        step,
+        tree,
+        nan: NanRule::None,
+        keep: zero::<T, P>,
+        _p: std::marker::PhantomData,
+    }
+}
+
+/// A min or max lane kernel with its NaN rule.
+fn extreme<T: Element, I, S, C>(
+    lanes: usize,
+    init: I,
+    step: S,
+    tree: C,
+    nan: NanRule<T>,
+) -> impl StripKernel<T, P = T>
+where
+    I: Fn(T) -> T + Sync,
+    S: Fn(T, T) -> T + Sync,
+    C: Fn(T, T) -> T + Sync,
+{
+    Lanes {
+        lanes,
+        init,
+        step,
+        tree,
+        nan,
+        keep: keep::<T>,
+        _p: std::marker::PhantomData,
+    }
+}
+
 /// Streams `op` from T into accumulator A where the layout allows (see [`stream`]),
-/// with the kernel of `reduce_slice` for that case replayed row by row. False:
+/// with the kernel `reduce_slice` uses for that case replayed row by row. False:
 /// not streamed (the caller reduces slice by slice).
 pub(super) fn reduce<T: Element, A: Element>(
     base: *const u8,
@@ -580,192 +669,162 @@ pub(super) fn reduce<T: Element, A: Element>(
     opts: &Options,
     dst: OutPtr,
 ) -> bool {
-    let same = T::DTYPE == A::DTYPE;
-    // The kernels' lane count for T (`kernels::lanes!`).
-    let n_t = if std::mem::size_of::<T>() == 8 {
-        LANES_WIDE
-    } else {
-        LANES_NARROW
-    };
-    let float_lanes = if T::IS_FLOAT { n_t } else { 1 };
+    if T::DTYPE == A::DTYPE {
+        return reduce_same::<T>(base, walk, outputs, op, opts, dst);
+    }
     macro_rules! go {
         ($kernel:expr, $combine:expr, $finish:expr) => {
             stream::<T, _, A>(base, walk, outputs, opts, dst, $kernel, $combine, $finish)
         };
     }
-    macro_rules! lanes {
-        ($P:ty, $lanes:expr, $init:expr, $step:expr, $tree:expr) => {
-            lanes!($P, $lanes, $init, $step, $tree, NanRule::None, |_| {
-                <$P>::ZERO
-            })
-        };
-        ($P:ty, $lanes:expr, $init:expr, $step:expr, $tree:expr, $nan:expr, $keep:expr) => {
-            Lanes::<T, $P, _, _, _, _> {
-                lanes: $lanes,
-                init: $init,
-                step: $step,
-                tree: $tree,
-                nan: $nan,
-                keep: $keep,
-                _p: std::marker::PhantomData,
-            }
-        };
-    }
-    let f64_add = |a: f64, b: f64| a + b;
     match op {
         ReduceOp::Sum | ReduceOp::NanSum if A::IS_FLOAT => {
             if op == ReduceOp::NanSum && T::IS_FLOAT {
-                let map = |v: T| if v.is_nan() { -0.0 } else { v.num_f64() };
-                go!(FSum(map), f64_add, A::from_f64)
+                go!(FSum(nan_to_identity::<T>), f64_add, A::from_f64)
             } else {
                 go!(FSum(T::num_f64), f64_add, A::from_f64)
             }
         }
-        ReduceOp::Sum | ReduceOp::NanSum if same => {
-            go!(lanes!(T, 1, |_| T::ZERO, T::add, T::add), T::add, |v: T| v
-                .cast::<A>())
-        }
+        // Integer accumulators (`kernels::sum_as`, `prod_as`): exact, one lane.
         ReduceOp::Sum | ReduceOp::NanSum => go!(
-            lanes!(A, 1, |_| A::ZERO, |a: A, v: T| a.add(v.cast::<A>()), A::add),
+            plain(1, zero::<T, A>, add_as::<T, A>, A::add),
             A::add,
-            |v: A| v
-        ),
-        ReduceOp::Prod if same => go!(
-            lanes!(T, float_lanes, |_| T::ONE, T::mul, T::mul),
-            T::mul,
-            |v: T| v.cast::<A>()
+            keep::<A>
         ),
         ReduceOp::Prod => {
             // `kernels::prod_as`: LANES_WIDE lanes of a float A, one of an integer A.
             let lanes = if A::IS_FLOAT { LANES_WIDE } else { 1 };
             go!(
-                lanes!(
-                    A,
-                    lanes,
-                    |_| A::ONE,
-                    |a: A, v: T| a.mul(v.cast::<A>()),
-                    A::mul
-                ),
+                plain(lanes, one::<T, A>, mul_as::<T, A>, A::mul),
                 A::mul,
-                |v: A| v
+                keep::<A>
             )
         }
-        ReduceOp::Min | ReduceOp::Max => {
-            let nan = if T::IS_FLOAT {
-                NanRule::First
-            } else {
-                NanRule::None
-            };
-            if op == ReduceOp::Min {
-                go!(
-                    lanes!(
-                        T,
-                        float_lanes,
-                        |v| v,
-                        |m: T, v: T| if v < m { v } else { m },
-                        |a: T, b: T| if b < a { b } else { a },
-                        nan,
-                        |v: T| v
-                    ),
-                    kernels::min_combine,
-                    |v: T| v.cast::<A>()
-                )
-            } else {
-                go!(
-                    lanes!(
-                        T,
-                        float_lanes,
-                        |v| v,
-                        |m: T, v: T| if v > m { v } else { m },
-                        |a: T, b: T| if b > a { b } else { a },
-                        nan,
-                        |v: T| v
-                    ),
-                    kernels::max_combine,
-                    |v: T| v.cast::<A>()
-                )
-            }
-        }
-        ReduceOp::NanMin | ReduceOp::NanMax => {
-            let min = op == ReduceOp::NanMin;
-            let start = T::from_f64(if min {
-                f64::INFINITY
-            } else {
-                f64::NEG_INFINITY
-            });
-            // Floats start every lane at +-inf; integers fold from the first element.
-            let (init, nan) = if T::IS_FLOAT {
-                (Some(start), NanRule::AllNanFirst(start))
-            } else {
-                (None, NanRule::None)
-            };
-            let init = move |v: T| init.unwrap_or(v);
-            if min {
-                go!(
-                    lanes!(
-                        T,
-                        float_lanes,
-                        init,
-                        |m: T, v: T| if v < m { v } else { m },
-                        |a: T, b: T| if b < a { b } else { a },
-                        nan,
-                        |v: T| v
-                    ),
-                    kernels::nan_min_combine,
-                    |v: T| v.cast::<A>()
-                )
-            } else {
-                go!(
-                    lanes!(
-                        T,
-                        float_lanes,
-                        init,
-                        |m: T, v: T| if v > m { v } else { m },
-                        |a: T, b: T| if b > a { b } else { a },
-                        nan,
-                        |v: T| v
-                    ),
-                    kernels::nan_max_combine,
-                    |v: T| v.cast::<A>()
-                )
-            }
-        }
-        ReduceOp::BitAnd => go!(
-            lanes!(T, 1, |_| T::ALL_ONES, T::bit_and, T::bit_and),
-            T::bit_and,
-            |v: T| v.cast::<A>()
-        ),
-        ReduceOp::BitOr => go!(
-            lanes!(T, 1, |_| T::ZERO, T::bit_or, T::bit_or),
-            T::bit_or,
-            |v: T| v.cast::<A>()
-        ),
-        ReduceOp::BitXor => go!(
-            lanes!(T, 1, |_| T::ZERO, T::bit_xor, T::bit_xor),
-            T::bit_xor,
-            |v: T| v.cast::<A>()
-        ),
         ReduceOp::LogicalAnd => go!(
-            lanes!(
-                u8,
-                1,
-                |_| 1u8,
-                |a: u8, v: T| a & u8::from(v.is_nonzero()),
-                |a: u8, b: u8| a & b
-            ),
-            |a: u8, b: u8| a & b,
-            |v: u8| A::from_bool(v != 0)
+            plain(1, one::<T, u8>, and_nonzero::<T>, and_u8),
+            and_u8,
+            from_flag::<A>
         ),
         ReduceOp::LogicalOr => go!(
-            lanes!(
-                u8,
-                1,
-                |_| 0u8,
-                |a: u8, v: T| a | u8::from(v.is_nonzero()),
-                |a: u8, b: u8| a | b
+            plain(1, zero::<T, u8>, or_nonzero::<T>, or_u8),
+            or_u8,
+            from_flag::<A>
+        ),
+        // The other operators accumulate in their input type only.
+        _ => false,
+    }
+}
+
+/// [`reduce`] with the input type as accumulator: every operator but the exact sum.
+fn reduce_same<T: Element>(
+    base: *const u8,
+    walk: &Walk,
+    outputs: &Outputs,
+    op: ReduceOp,
+    opts: &Options,
+    dst: OutPtr,
+) -> bool {
+    // The kernels' lane count for a float T (`kernels::lanes!`); integers: one lane,
+    // their operators being exact in any order.
+    let lanes = match (T::IS_FLOAT, std::mem::size_of::<T>()) {
+        (false, _) => 1,
+        (true, 8) => LANES_WIDE,
+        (true, _) => LANES_NARROW,
+    };
+    let first = if T::IS_FLOAT {
+        NanRule::First
+    } else {
+        NanRule::None
+    };
+    let pos = T::from_f64(f64::INFINITY);
+    let neg = T::from_f64(f64::NEG_INFINITY);
+    // NaN-skipping extremes of integers are the plain ones (as `kernels::nan_min`).
+    let op = match op {
+        ReduceOp::NanMin if !T::IS_FLOAT => ReduceOp::Min,
+        ReduceOp::NanMax if !T::IS_FLOAT => ReduceOp::Max,
+        op => op,
+    };
+    macro_rules! go {
+        ($kernel:expr, $combine:expr, $finish:expr) => {
+            stream::<T, _, T>(base, walk, outputs, opts, dst, $kernel, $combine, $finish)
+        };
+    }
+    match op {
+        ReduceOp::Sum | ReduceOp::NanSum if T::IS_FLOAT => {
+            if op == ReduceOp::NanSum {
+                go!(FSum(nan_to_identity::<T>), f64_add, T::from_f64)
+            } else {
+                go!(FSum(T::num_f64), f64_add, T::from_f64)
+            }
+        }
+        ReduceOp::Sum | ReduceOp::NanSum => {
+            go!(
+                plain(1, zero::<T, T>, T::add, T::add),
+                T::add,
+                cast_to::<T, T>
+            )
+        }
+        ReduceOp::Prod => go!(
+            plain(lanes, one::<T, T>, T::mul, T::mul),
+            T::mul,
+            cast_to::<T, T>
+        ),
+        ReduceOp::Min => go!(
+            extreme(lanes, keep::<T>, min_step::<T>, min_tree::<T>, first),
+            kernels::min_combine,
+            cast_to::<T, T>
+        ),
+        ReduceOp::Max => go!(
+            extreme(lanes, keep::<T>, max_step::<T>, max_tree::<T>, first),
+            kernels::max_combine,
+            cast_to::<T, T>
+        ),
+        ReduceOp::NanMin => go!(
+            extreme(
+                lanes,
+                pos_inf::<T>,
+                min_step::<T>,
+                min_tree::<T>,
+                NanRule::AllNanFirst(pos)
             ),
-            |a: u8, b: u8| a | b,
-            |v: u8| A::from_bool(v != 0)
+            kernels::nan_min_combine,
+            cast_to::<T, T>
+        ),
+        ReduceOp::NanMax => go!(
+            extreme(
+                lanes,
+                neg_inf::<T>,
+                max_step::<T>,
+                max_tree::<T>,
+                NanRule::AllNanFirst(neg)
+            ),
+            kernels::nan_max_combine,
+            cast_to::<T, T>
+        ),
+        ReduceOp::BitAnd => go!(
+            plain(1, all_ones::<T, T>, T::bit_and, T::bit_and),
+            T::bit_and,
+            cast_to::<T, T>
+        ),
+        ReduceOp::BitOr => go!(
+            plain(1, zero::<T, T>, T::bit_or, T::bit_or),
+            T::bit_or,
+            cast_to::<T, T>
+        ),
+        ReduceOp::BitXor => go!(
+            plain(1, zero::<T, T>, T::bit_xor, T::bit_xor),
+            T::bit_xor,
+            cast_to::<T, T>
+        ),
+        ReduceOp::LogicalAnd => go!(
+            plain(1, one::<T, u8>, and_nonzero::<T>, and_u8),
+            and_u8,
+            from_flag::<T>
+        ),
+        ReduceOp::LogicalOr => go!(
+            plain(1, zero::<T, u8>, or_nonzero::<T>, or_u8),
+            or_u8,
+            from_flag::<T>
         ),
         // Exact: the order does not matter, and slices go through `ExactState`.
         ReduceOp::SumExact => false,

@@ -5,8 +5,8 @@
 //! sorted, reversed and few-distinct data. The numpy rows are
 //! `python3 python/bench_scan_sort.py`.
 //!
-//! `cargo run --release -p parfor-compare --bin scan_sort [-- --quick]`: sizes 1e3
-//! to 1e8 (quick: 1e3 to 1e5, a few seconds). Prints one CSV line per measurement:
+//! `cargo run --release -p parfor-compare --bin scan_sort [-- --quick | --max N]`:
+//! sizes 1e3 to 1e8 (quick: 1e3 to 1e5, a few seconds; `--max 1e7`: up to 1e7). Prints one CSV line per measurement:
 //! workload, dtype, pattern, n, peer, threads, median seconds, elements per second.
 //! Each figure is the median of repeated runs (at least 5, and at least 0.2 s of
 //! runs); sorts time only the sort, on a fresh copy of the input each run.
@@ -216,12 +216,27 @@ macro_rules! sort_rows {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let sizes: Vec<usize> = if quick {
-        vec![1_000, 10_000, 100_000]
-    } else {
-        vec![1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000]
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // --max N: the largest size (a number such as 1e7), to bound the run's time.
+    let max = match args.iter().position(|a| a == "--max") {
+        Some(i) => {
+            let v = args.get(i + 1).and_then(|s| s.parse::<f64>().ok());
+            match v {
+                Some(v) if v >= 1.0 => v as usize,
+                _ => {
+                    eprintln!("scan_sort: --max needs a size (for example 1e7)");
+                    std::process::exit(2);
+                }
+            }
+        }
+        None if quick => 100_000,
+        None => 100_000_000,
     };
+    let sizes: Vec<usize> = [1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000]
+        .into_iter()
+        .filter(|&n| n <= max)
+        .collect();
     let threads = parfor::num_threads();
     println!("workload,dtype,pattern,n,peer,threads,median_s,elements_per_s");
     scans(&sizes, threads);
