@@ -519,6 +519,14 @@ impl<T: Element> Strided<'_, T> {
             if inner == std::mem::size_of::<T>() as isize {
                 // SAFETY: `run` consecutive elements of the view starting at p.
                 unsafe { std::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), run) };
+            } else if inner == -(std::mem::size_of::<T>() as isize) {
+                // A reversed run (x[::-1]): the `run` elements ending at p, copied
+                // and reversed in place, which vectorises where a step of -1 did not.
+                // SAFETY: elements p, p - 1, ..., p - (run - 1) of the view.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(p.sub(run - 1), out.as_mut_ptr(), run);
+                }
+                out.reverse();
             } else {
                 let step = inner / std::mem::size_of::<T>() as isize;
                 for (j, o) in out.iter_mut().enumerate() {

@@ -40,12 +40,12 @@
 //! The tasks are (outer output index, strip, block) triples; the team takes them in
 //! turns (`parallel_for`), each writing its strip's results (one block) or block
 //! partials (several blocks, combined per output afterwards). Strips narrow when
-//! there would be fewer than `OUTPUTS_PER_THREAD` tasks per thread. None of this
+//! there would be fewer tasks than threads. None of this
 //! changes a bit: only which thread computes which block of which output.
 
 use std::ops::Range;
 
-use super::{for_outputs_team, OutPtr, Outputs, Walk, MAX_DIMS, OUTPUTS_PER_THREAD};
+use super::{for_outputs_team, OutPtr, Outputs, Walk, MAX_DIMS};
 use crate::kernels::{self, Element, LANES_NARROW, LANES_WIDE, SUM_GROUP, SUM_LANES};
 use crate::reduce::{block_len, tree_combine, ReduceOp, Slots, PARALLEL_MIN_BYTES};
 use crate::schedule::Options;
@@ -186,8 +186,8 @@ fn pairwise_depth(n: usize) -> usize {
 trait StripKernel<T>: Sync {
     /// Block partial of one output.
     type P: Element;
-    /// Accumulators per output (for the strip width).
-    fn state_per_output(&self) -> usize;
+    /// The widest strip, in outputs.
+    fn max_strip(&self) -> usize;
     /// u64 words of scratch for a strip of `w` over a block of `n` indices.
     fn scratch_words(&self, w: usize, n: usize) -> usize;
     /// Writes the partials of the block `r` of the strip at `base` (row width `w`).
@@ -210,8 +210,11 @@ struct FSum<M>(M);
 
 impl<T: Element, M: Fn(T) -> f64 + Sync> StripKernel<T> for FSum<M> {
     type P = f64;
-    fn state_per_output(&self) -> usize {
-        SUM_LANES
+    /// 512: one lane's row of accumulators (4 KiB) stays in L1 while its rows are
+    /// added, and the group's 32 lane rows (128 KiB) in L2 until the lane tree;
+    /// rows are read 4 KiB at a time.
+    fn max_strip(&self) -> usize {
+        512
     }
     fn scratch_words(&self, w: usize, n: usize) -> usize {
         (SUM_LANES + pairwise_depth(n)) * w
@@ -235,22 +238,31 @@ impl<T: Element, M: Fn(T) -> f64 + Sync> StripKernel<T> for FSum<M> {
             len: 0,
             w,
         };
-        lanes.fill(-0.0);
         let map = &self.0;
-        walk.for_each_offset(r, |pos, off| {
-            // SAFETY: the function's contract.
-            let x = unsafe { row::<T>(base, off, w) };
-            let k = pos % SUM_LANES;
-            for (a, &v) in lanes[k * w..(k + 1) * w].iter_mut().zip(x) {
-                *a += map(v);
+        let mut offs = [0isize; SUM_GROUP];
+        let mut g0 = 0;
+        while g0 < n {
+            let glen = SUM_GROUP.min(n - g0);
+            let g = r.start + g0..r.start + g0 + glen;
+            walk.for_each_offset(g, |k, off| offs[k] = off);
+            // Lane by lane: lane k of the group adds the rows k, k + SUM_LANES, ...
+            // in order, into one row of accumulators that stays in L1 (the order
+            // within each lane is the kernel's; lanes are independent).
+            for (k, lane) in lanes.chunks_exact_mut(w).enumerate() {
+                lane.fill(-0.0);
+                for &off in offs[..glen].iter().skip(k).step_by(SUM_LANES) {
+                    // SAFETY: the function's contract.
+                    let x = unsafe { row::<T>(base, off, w) };
+                    for (a, &v) in lane.iter_mut().zip(x) {
+                        *a += map(v);
+                    }
+                }
             }
-            if (pos + 1) % SUM_GROUP == 0 || pos + 1 == n {
-                lane_tree_rows(lanes, SUM_LANES, w, |a, b| a + b);
-                tree.slot().copy_from_slice(&lanes[..w]);
-                tree.push_slot();
-                lanes.fill(-0.0);
-            }
-        });
+            lane_tree_rows(lanes, SUM_LANES, w, |a, b| a + b);
+            tree.slot().copy_from_slice(&lanes[..w]);
+            tree.push_slot();
+            g0 += glen;
+        }
         tree.finish(out);
     }
 }
@@ -291,8 +303,8 @@ where
     K: Fn(T) -> P + Sync,
 {
     type P = P;
-    fn state_per_output(&self) -> usize {
-        self.lanes
+    fn max_strip(&self) -> usize {
+        (STATE_BYTES / (self.lanes * std::mem::size_of::<P>())).clamp(MIN_STRIP, MAX_STRIP)
     }
     fn scratch_words(&self, w: usize, _n: usize) -> usize {
         // Lanes, then a probe row of T; both at most 8 bytes per element.
@@ -450,14 +462,13 @@ fn stream<T: Element, K: StripKernel<T>, A: Element>(
     let outer = without(outputs, p);
     let block = block_len(n, size);
     let blocks = n.div_ceil(block);
-    let per_output = kernel.state_per_output() * std::mem::size_of::<K::P>();
-    let mut strip = (STATE_BYTES / per_output).clamp(MIN_STRIP, MAX_STRIP);
+    let mut strip = kernel.max_strip();
     let team = for_outputs_team(opts);
     let total = outputs.len.saturating_mul(n).saturating_mul(size);
     let parallel = team > 1 && total >= PARALLEL_MIN_BYTES;
     if parallel {
-        // Enough tasks for every thread to get OUTPUTS_PER_THREAD of them.
-        let want = OUTPUTS_PER_THREAD * team;
+        // A task for every thread at least (tasks are of equal size but the last).
+        let want = team;
         let per_strip_tasks = outer.len * blocks;
         let strips = want.div_ceil(per_strip_tasks);
         let narrow = extent.div_ceil(strips).next_multiple_of(MIN_STRIP);

@@ -679,14 +679,33 @@ kernel! {
     fn dot<T>(a: &[T], b: &[T]) -> T = dot_imp
 }
 
+/// Elements `any_nonzero` and `all_nonzero` test before they look at the answer so
+/// far. Within a chunk there is no early exit, so the compiler vectorises the test
+/// (a byte loop that could stop at every element read 100 MB of bool at 2.5 GB/s on
+/// AMD Zen 3, against numpy's 34 GB/s); 256 elements are 256 bytes to 2 KiB, a few
+/// dozen vector operations, so an answer found early still stops the scan soon.
+const TEST_CHUNK: usize = 256;
+
 /// True when every element is nonzero (NaN counts as nonzero).
 pub fn all_nonzero<T: Element>(x: &[T]) -> bool {
-    x.iter().all(|v| v.is_nonzero())
+    let mut chunks = x.chunks_exact(TEST_CHUNK);
+    for c in &mut chunks {
+        if !c.iter().fold(true, |a, v| a & v.is_nonzero()) {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|v| v.is_nonzero())
 }
 
 /// True when some element is nonzero (NaN counts as nonzero).
 pub fn any_nonzero<T: Element>(x: &[T]) -> bool {
-    x.iter().any(|v| v.is_nonzero())
+    let mut chunks = x.chunks_exact(TEST_CHUNK);
+    for c in &mut chunks {
+        if c.iter().fold(false, |a, v| a | v.is_nonzero()) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|v| v.is_nonzero())
 }
 
 /// Minimum of a non-empty `x` and the index of its first occurrence (of the first

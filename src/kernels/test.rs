@@ -219,3 +219,29 @@ fn large_slices_read_with_prefetch_match_the_lane_definition() {
         }
     }
 }
+
+#[test]
+fn any_and_all_see_every_position_of_every_chunk() {
+    // Lengths through the 256-element test chunks; one odd element at each position.
+    let lens: &[usize] = if cfg!(miri) {
+        &[0, 1, 257]
+    } else {
+        &[0, 1, 255, 256, 257, 600]
+    };
+    for &n in lens {
+        let zeros = vec![0u8; n];
+        assert!(!any_nonzero(&zeros));
+        assert_eq!(all_nonzero(&zeros), n == 0);
+        let ones = vec![1.0f64; n];
+        assert!(all_nonzero(&ones));
+        assert_eq!(any_nonzero(&ones), n > 0);
+        for i in 0..n {
+            let mut z = zeros.clone();
+            z[i] = 3;
+            assert!(any_nonzero(&z), "n {n} at {i}");
+            let mut o = ones.clone();
+            o[i] = -0.0;
+            assert!(!all_nonzero(&o), "n {n} at {i}");
+        }
+    }
+}
