@@ -855,14 +855,19 @@ struct Outputs {
 }
 
 impl Outputs {
-    fn new(x: &Layout, mask: u64, outs: &[&Layout]) -> Outputs {
-        let mut o = Outputs {
+    /// No axes: one output element.
+    fn scalar() -> Outputs {
+        Outputs {
             ndim: 0,
             shape: [0; MAX_DIMS],
             x_strides: [0; MAX_DIMS],
             out_strides: [[0; MAX_DIMS]; 3],
             len: 1,
-        };
+        }
+    }
+
+    fn new(x: &Layout, mask: u64, outs: &[&Layout]) -> Outputs {
+        let mut o = Outputs::scalar();
         for k in (0..x.ndim).filter(|&k| mask & (1 << k) == 0) {
             o.shape[o.ndim] = x.shape[k];
             o.x_strides[o.ndim] = x.strides[k];

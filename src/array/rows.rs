@@ -417,13 +417,7 @@ fn inner_axis(outputs: &Outputs, size: usize) -> Option<(usize, usize, isize)> {
 
 /// `outputs` without kept axis `p`.
 fn without(outputs: &Outputs, p: usize) -> Outputs {
-    let mut o = Outputs {
-        ndim: 0,
-        shape: [0; MAX_DIMS],
-        x_strides: [0; MAX_DIMS],
-        out_strides: [[0; MAX_DIMS]; 3],
-        len: 1,
-    };
+    let mut o = Outputs::scalar();
     for k in (0..outputs.ndim).filter(|&k| k != p) {
         o.shape[o.ndim] = outputs.shape[k];
         o.x_strides[o.ndim] = outputs.x_strides[k];
