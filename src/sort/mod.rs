@@ -1,4 +1,4 @@
-//! Sorting: typed keys by a parallel LSD radix sort, and elements of any size with a
+//! Sorting: typed keys by a parallel radix sort, and elements of any size with a
 //! user comparator by a parallel merge sort.
 //!
 //! ## Order
@@ -7,20 +7,30 @@
 //! kept by a stable sort). Descending reverses the order of the non-NaN values and
 //! keeps NaN last, as sorting the negated values does.
 //!
-//! ## Typed keys: LSD radix
+//! ## Typed keys: radix
 //! Each element maps to an unsigned key of its own width whose unsigned order is the
 //! order above (sign bit flipped for integers; for floats the usual IEEE transform,
-//! with -0.0 folded onto +0.0 and every NaN onto the largest key). The sort then
-//! runs one stable counting pass per key byte: each thread counts the bytes of its
-//! contiguous share, a prefix over (byte value, thread) gives each thread its output
-//! positions, and each thread moves its share in order. A byte that is the same in
-//! every key is skipped (one counting pass over the input finds those first), so
-//! small-range data take fewer passes. Inputs that are already in order or strictly
-//! reversed are detected in one read and finished without passes. The result is the
-//! unique stable order, whatever the team size. Radix beats comparison sorting on
-//! these keys from a few hundred elements: it touches every element `width` times
-//! instead of `log2(n)` times with an unpredictable branch each; below
-//! [`RADIX_MIN_LEN`] the standard library's stable sort runs instead.
+//! with -0.0 folded onto +0.0 and every NaN onto the largest key). One parallel read
+//! then finds whether the keys are already non-decreasing (nothing to do), or
+//! non-increasing (reverse, then reverse each run of equal keys back: the stable
+//! order), and which key bits differ at all. The sort proper is a stable radix sort
+//! on the bytes that differ, most significant first where the data is large:
+//! - the team splits the input by its most significant differing byte (each thread
+//!   counts the byte in its contiguous share, a prefix over (byte value, thread)
+//!   gives each thread its output positions, each thread moves its share in order),
+//!   and splits again any piece still longer than half a thread's share; a byte that
+//!   is constant in a piece is passed over without moving anything;
+//! - the pieces, largest first, go one to a thread, which sorts each alone: pieces
+//!   that fit in a core's cache by LSD passes over the remaining differing bytes
+//!   (counts of every byte from one read), larger ones by one more MSD split, pieces
+//!   of a few dozen elements by insertion sort, pieces of equal keys not at all.
+//!
+//! Every step is stable and every piece's place is fixed by the counts, so the result
+//! is the unique stable order whatever the team size and whichever thread sorts which
+//! piece. Radix beats comparison sorting on these keys from a few hundred elements:
+//! it touches every element a few times instead of `log2(n)` times with an
+//! unpredictable branch each; below [`RADIX_MIN_LEN`] the standard library's stable
+//! sort runs instead.
 //!
 //! ## Comparator sort
 //! The elements' indices are cut into one contiguous share per thread, each share is

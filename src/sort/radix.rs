@@ -1,4 +1,4 @@
-//! The typed sorts: order-preserving keys and a parallel LSD radix sort over them
+//! The typed sorts: order-preserving keys and a parallel radix sort over them
 //! (see the module documentation of `sort`).
 
 use super::{alloc_error, SortOrder, RADIX_MIN_LEN, SORT_PARALLEL_MIN_LEN};
@@ -19,6 +19,8 @@ pub trait RadixKey: Copy + Ord + Send + Sync + std::fmt::Debug + 'static {
     fn diff(self, other: Self) -> Self;
     /// Bitwise or.
     fn or(self, other: Self) -> Self;
+    /// Bitwise and.
+    fn and(self, other: Self) -> Self;
     /// Bitwise complement (reverses the order).
     fn flip(self) -> Self;
 }
@@ -39,6 +41,10 @@ macro_rules! radix_key {
             #[inline(always)]
             fn or(self, other: Self) -> Self {
                 self | other
+            }
+            #[inline(always)]
+            fn and(self, other: Self) -> Self {
+                self & other
             }
             #[inline(always)]
             fn flip(self) -> Self {
@@ -222,7 +228,208 @@ pub(super) fn for_parts(k: usize, f: impl Fn(usize) + Copy + Send + Sync) {
     }
 }
 
-/// Stable LSD radix sort of `data` by `key` (see the module documentation).
+/// Ranges of at most this many bytes are sorted by LSD passes alone: the range and
+/// its scratch twin (twice this) stay in a core's L2 cache, 512 KiB or more on every
+/// x86-64 and Arm server core of the last years (AMD Zen 2-5: 512 KiB-1 MiB, Intel
+/// since Skylake-SP: 1-2 MiB, Neoverse N1/V1: 1 MiB), so each pass after the first
+/// runs from the cache. A larger range is first split by its most significant
+/// differing byte (MSD), which makes 256 ranges that are sorted independently: fewer
+/// passes over main memory, and the ranges spread over the team.
+const LSD_MAX_BYTES: usize = 192 << 10;
+
+/// Ranges shorter than this are sorted by the standard library's stable sort (an
+/// insertion sort there): a radix pass costs a 256-entry table to clear and prefix,
+/// more than the few comparisons of such a range.
+const INSERTION_MAX_LEN: usize = 48;
+
+/// The key bits in which the elements of `v` differ.
+fn differ_bits<V: Copy, K: RadixKey>(v: &[V], key: impl Fn(V) -> K) -> K {
+    let first = key(v[0]);
+    let (mut and, mut or) = (first, first);
+    for &x in &v[1..] {
+        let kx = key(x);
+        and = and.and(kx);
+        or = or.or(kx);
+    }
+    and.diff(or)
+}
+
+/// The bytes below `below` in which `differ` is nonzero, most significant last.
+fn passes_below<K: RadixKey>(differ: K, below: usize) -> ([usize; 16], usize) {
+    let mut out = [0; 16];
+    let mut len = 0;
+    for d in 0..below.min(K::BYTES) {
+        if differ.byte(d) != 0 {
+            out[len] = d;
+            len += 1;
+        }
+    }
+    (out, len)
+}
+
+/// Moves `src` into `dst` stably by byte `d` of the key, from the exclusive prefix
+/// positions `pos` (a table built from the same elements' counts).
+fn scatter<V: Copy, K: RadixKey>(
+    src: &[V],
+    dst: &mut [V],
+    pos: &mut [usize; 256],
+    d: usize,
+    key: impl Fn(V) -> K,
+) {
+    for &v in src {
+        let slot = &mut pos[key(v).byte(d)];
+        dst[*slot] = v;
+        *slot += 1;
+    }
+}
+
+/// Exclusive prefix of one count table, in place.
+fn exclusive_prefix(counts: &mut [usize; 256]) {
+    let mut running = 0;
+    for c in counts.iter_mut() {
+        let x = *c;
+        *c = running;
+        running += x;
+    }
+}
+
+/// Sorts the elements of `cur` on this thread, with `other` (as long) as scratch;
+/// only key bytes below `below` may differ. The result ends in `cur` when `in_cur`,
+/// else in `other`. Stable.
+fn sort_range<V, K, F>(cur: &mut [V], other: &mut [V], in_cur: bool, key: F, below: usize)
+where
+    V: Copy,
+    K: RadixKey,
+    F: Fn(V) -> K + Copy,
+{
+    let m = cur.len();
+    debug_assert_eq!(m, other.len());
+    let finish = |cur: &mut [V], other: &mut [V], result_in_cur: bool| {
+        if result_in_cur != in_cur {
+            if in_cur {
+                cur.copy_from_slice(other)
+            } else {
+                other.copy_from_slice(cur)
+            }
+        }
+    };
+    if m < INSERTION_MAX_LEN {
+        if m > 1 {
+            cur.sort_by_key(|v| key(*v));
+        }
+        finish(cur, other, true);
+        return;
+    }
+    let (passes, np) = passes_below(differ_bits(cur, key), below);
+    let passes = &passes[..np];
+    if np == 0 {
+        finish(cur, other, true);
+        return;
+    }
+    if np == 1 {
+        let d = passes[0];
+        let mut pos = [0usize; 256];
+        for &v in cur.iter() {
+            pos[key(v).byte(d)] += 1;
+        }
+        exclusive_prefix(&mut pos);
+        scatter(cur, other, &mut pos, d, key);
+        finish(cur, other, false);
+        return;
+    }
+    if std::mem::size_of_val(cur) <= LSD_MAX_BYTES {
+        // (m is far below u32::MAX here.)
+        // LSD: the counts of every pass from one read (no pass changes them). All
+        // bytes are counted, the constant ones too: shifts by constants and no
+        // indirection through the list of passes, cheaper than skipping them.
+        let mut hist = [[0u32; 256]; 8];
+        for &v in cur.iter() {
+            let kv = key(v);
+            for (d, h) in hist.iter_mut().enumerate().take(K::BYTES) {
+                h[kv.byte(d)] += 1;
+            }
+        }
+        let mut in_a = true;
+        for &d in passes {
+            let mut pos = [0usize; 256];
+            let mut running = 0;
+            for (p, &c) in pos.iter_mut().zip(&hist[d]) {
+                *p = running;
+                running += c as usize;
+            }
+            if in_a {
+                scatter(cur, other, &mut pos, d, key);
+            } else {
+                scatter(other, cur, &mut pos, d, key);
+            }
+            in_a = !in_a;
+        }
+        finish(cur, other, in_a);
+        return;
+    }
+    // MSD on the most significant differing byte, then each bucket on its own.
+    let d = passes[np - 1];
+    let mut counts = [0usize; 256];
+    for &v in cur.iter() {
+        counts[key(v).byte(d)] += 1;
+    }
+    let mut pos = counts;
+    exclusive_prefix(&mut pos);
+    scatter(cur, other, &mut pos, d, key);
+    let (mut a, mut b) = (&mut *other, &mut *cur);
+    for &c in &counts {
+        let (ha, ta) = std::mem::take(&mut a).split_at_mut(c);
+        let (hb, tb) = std::mem::take(&mut b).split_at_mut(c);
+        sort_range(ha, hb, !in_cur, key, d);
+        a = ta;
+        b = tb;
+    }
+}
+
+/// What one part of the input says about its keys.
+#[derive(Clone, Copy)]
+struct Survey<K> {
+    first: K,
+    last: K,
+    non_decreasing: bool,
+    non_increasing: bool,
+    and: K,
+    or: K,
+}
+
+fn survey<V: Copy, K: RadixKey>(v: &[V], key: impl Fn(V) -> K) -> Survey<K> {
+    let first = key(v[0]);
+    let mut s = Survey {
+        first,
+        last: first,
+        non_decreasing: true,
+        non_increasing: true,
+        and: first,
+        or: first,
+    };
+    // Without early exits: the loop stays branch-free (and vectorisable).
+    for &x in &v[1..] {
+        let kx = key(x);
+        s.non_decreasing &= s.last <= kx;
+        s.non_increasing &= s.last >= kx;
+        s.and = s.and.and(kx);
+        s.or = s.or.or(kx);
+        s.last = kx;
+    }
+    s
+}
+
+/// A range of the input waiting to be sorted: where it lies, which buffer holds it,
+/// and the key bytes that may still differ in it (those below `below`).
+#[derive(Clone, Copy, Debug)]
+struct Piece {
+    start: usize,
+    len: usize,
+    in_data: bool,
+    below: usize,
+}
+
+/// Stable radix sort of `data` by `key` (see the module documentation).
 fn radix_by<V, K, F>(data: &mut [V], key: F, opts: &Options) -> Result<(), Error>
 where
     V: Copy + Send + Sync,
@@ -237,56 +444,108 @@ where
         data.sort_by_key(|v| key(*v));
         return Ok(());
     }
-    if data.windows(2).all(|w| key(w[0]) <= key(w[1])) {
-        return Ok(());
-    }
-    // Strictly descending only: reversing equal keys would break stability.
-    if data.windows(2).all(|w| key(w[0]) > key(w[1])) {
-        data.reverse();
-        return Ok(());
-    }
-    let first = key(data[0]);
-    // The bits in which some key differs from the first: a byte that is zero here is
-    // the same in every key, and its pass would move nothing.
-    let differ = data
-        .iter()
-        .fold(first.diff(first), |acc, &v| acc.or(key(v).diff(first)));
-    let passes: Vec<usize> = (0..K::BYTES).filter(|&d| differ.byte(d) != 0).collect();
     let k = if n >= SORT_PARALLEL_MIN_LEN {
         runtime::team_size(opts.num_threads(), n / (SORT_PARALLEL_MIN_LEN / 2))
     } else {
         1
     };
+    // One read: in order already, in reverse order, and which key bits differ.
+    let first = key(data[0]);
+    let mut parts = vec![
+        Survey {
+            first,
+            last: first,
+            non_decreasing: true,
+            non_increasing: true,
+            and: first,
+            or: first,
+        };
+        k
+    ];
+    {
+        let src = Raw(data.as_mut_ptr());
+        let out = Raw(parts.as_mut_ptr());
+        for_parts(k, move |p| {
+            let r = static_block(n, k, p);
+            // SAFETY: the range lies within data, which is only read in this phase;
+            // slot p of `parts` belongs to part p alone.
+            unsafe {
+                let v = std::slice::from_raw_parts(src.get().add(r.start), r.len());
+                out.get().add(p).write(survey(v, key));
+            }
+        });
+    }
+    let mut all = parts[0];
+    for s in &parts[1..] {
+        all.non_decreasing &= s.non_decreasing && all.last <= s.first;
+        all.non_increasing &= s.non_increasing && all.last >= s.first;
+        all.and = all.and.and(s.and);
+        all.or = all.or.or(s.or);
+        all.last = s.last;
+    }
+    if all.non_decreasing {
+        return Ok(());
+    }
+    if all.non_increasing {
+        // Reversed, then each run of equal keys reversed back: the stable order.
+        data.reverse();
+        let mut i = 0;
+        while i < n {
+            let ki = key(data[i]);
+            let mut j = i + 1;
+            while j < n && key(data[j]) == ki {
+                j += 1;
+            }
+            data[i..j].reverse();
+            i = j;
+        }
+        return Ok(());
+    }
     let mut scratch: Vec<V> = Vec::new();
     scratch
         .try_reserve_exact(n)
         .map_err(|_| alloc_error("sort's scratch buffer", n.saturating_mul(size_of::<V>())))?;
     scratch.resize(n, data[0]);
-    let mut counts = vec![0usize; k * 256];
-    let counts_raw = Raw(counts.as_mut_ptr());
-    let (mut src, mut dst) = (Raw(data.as_mut_ptr()), Raw(scratch.as_mut_ptr()));
-    // On one thread the counts of every byte are those of the whole input, which
-    // no pass changes: one read counts them all, instead of one read per pass.
-    let mut whole = Vec::new();
     if k == 1 {
-        whole = vec![[0usize; 256]; K::BYTES];
-        for &v in data.iter() {
-            let kv = key(v);
-            for &d in &passes {
-                whole[d][kv.byte(d)] += 1;
-            }
-        }
+        sort_range(data, &mut scratch, true, key, K::BYTES);
+        return Ok(());
     }
-    for &d in &passes {
-        if k == 1 {
-            counts.copy_from_slice(&whole[d]);
+    let differ = all.and.diff(all.or);
+    // Pieces at least this long are split by the whole team (one parallel MSD pass);
+    // shorter ones are sorted each by one thread, largest first. A piece longer than
+    // a thread's share would leave the others idle at the end.
+    let split_len = (n / (2 * k)).max(LSD_MAX_BYTES / size_of::<V>().max(1));
+    let mut split = vec![Piece {
+        start: 0,
+        len: n,
+        in_data: true,
+        below: K::BYTES,
+    }];
+    let mut leaves = Vec::new();
+    let mut counts = vec![0usize; k * 256];
+    let bufs = (Raw(data.as_mut_ptr()), Raw(scratch.as_mut_ptr()));
+    while let Some(piece) = split.pop() {
+        let (src, dst) = if piece.in_data {
+            (bufs.0, bufs.1)
         } else {
+            (bufs.1, bufs.0)
+        };
+        // The most significant byte below `below` in which the piece's keys differ:
+        // the input's differ bits say which bytes may; a byte whose counts fall in
+        // one bucket is passed over without moving anything.
+        let (cands, nc) = passes_below(differ, piece.below);
+        let mut digit = None;
+        for &d in cands[..nc].iter().rev() {
+            let counts_raw = Raw(counts.as_mut_ptr());
             for_parts(k, move |p| {
-                let r = static_block(n, k, p);
+                let r = static_block(piece.len, k, p);
                 let mut local = [0usize; 256];
-                for i in r {
-                    // SAFETY: i < n; the source is only read during this pass.
-                    local[key(unsafe { src.get().add(i).read() }).byte(d)] += 1;
+                // SAFETY: the range lies within the piece, which is only read now.
+                let v = unsafe {
+                    std::slice::from_raw_parts(src.get().add(piece.start + r.start), r.len())
+                };
+                for &x in v {
+                    local[key(x).byte(d)] += 1;
                 }
                 // SAFETY: row p of `counts` belongs to part p alone.
                 unsafe {
@@ -297,41 +556,93 @@ where
                     )
                 };
             });
+            let spike =
+                (0..256).any(|b| (0..k).map(|p| counts[p * 256 + b]).sum::<usize>() == piece.len);
+            if !spike {
+                digit = Some(d);
+                break;
+            }
         }
-        // Exclusive prefix over (byte value, part): part p's first position for byte b.
-        let mut running = 0;
-        for b in 0..256 {
+        let Some(d) = digit else {
+            // Every key of the piece is the same.
+            leaves.push(Piece { below: 0, ..piece });
+            continue;
+        };
+        // Exclusive prefix over (byte value, part), offset by the piece's start.
+        let mut bucket_len = [0usize; 256];
+        let mut running = piece.start;
+        for (b, len) in bucket_len.iter_mut().enumerate() {
+            let from = running;
             for p in 0..k {
                 let c = counts[p * 256 + b];
                 counts[p * 256 + b] = running;
                 running += c;
             }
+            *len = running - from;
         }
-        debug_assert_eq!(running, n);
+        debug_assert_eq!(running, piece.start + piece.len);
         let counts_raw = Raw(counts.as_mut_ptr());
+        let end = piece.start + piece.len;
         for_parts(k, move |p| {
             let mut pos = [0usize; 256];
             // SAFETY: row p was written above and is only read now.
             unsafe {
                 std::ptr::copy_nonoverlapping(counts_raw.get().add(p * 256), pos.as_mut_ptr(), 256)
             };
-            for i in static_block(n, k, p) {
-                // SAFETY: i < n, the source is only read in this pass.
-                let v = unsafe { src.get().add(i).read() };
-                let slot = &mut pos[key(v).byte(d)];
+            let r = static_block(piece.len, k, p);
+            // SAFETY: the range lies within the piece, which is only read now.
+            let v = unsafe {
+                std::slice::from_raw_parts(src.get().add(piece.start + r.start), r.len())
+            };
+            for &x in v {
+                let slot = &mut pos[key(x).byte(d)];
                 // The counts come from the same keys (a pure function of the same
-                // elements), so the slots of all parts are a permutation of 0..n.
-                assert!(*slot < n, "radix slot out of range");
-                // SAFETY: in bounds (checked); no other part writes this slot.
-                unsafe { dst.get().add(*slot).write(v) };
+                // elements), so the slots of all parts are a permutation of the
+                // piece's positions.
+                assert!(*slot < end, "radix slot out of range");
+                // SAFETY: in bounds (checked); no other part writes this slot, and
+                // the destination buffer is not read in this phase.
+                unsafe { dst.get().add(*slot).write(x) };
                 *slot += 1;
             }
         });
-        std::mem::swap(&mut src, &mut dst);
+        let mut start = piece.start;
+        for &len in &bucket_len {
+            let child = Piece {
+                start,
+                len,
+                in_data: !piece.in_data,
+                below: d,
+            };
+            if len >= split_len && d > 0 {
+                split.push(child);
+            } else if len > 0 {
+                leaves.push(child);
+            }
+            start += len;
+        }
     }
-    if passes.len() % 2 == 1 {
-        // The sorted elements are in the scratch buffer.
-        data.copy_from_slice(&scratch);
-    }
+    // Largest first, so that the last pieces to start are short ones.
+    leaves.sort_by_key(|l| std::cmp::Reverse(l.len));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (next, leaves) = (&next, &leaves[..]);
+    for_parts(k, move |_| loop {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some(l) = leaves.get(i) else { break };
+        // SAFETY: the pieces are disjoint ranges of both buffers, and each is taken
+        // by exactly one thread (the counter hands out every index once); no other
+        // reference to the buffers is used in this phase.
+        let (a, b) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(bufs.0.get().add(l.start), l.len),
+                std::slice::from_raw_parts_mut(bufs.1.get().add(l.start), l.len),
+            )
+        };
+        if l.in_data {
+            sort_range(a, b, true, key, l.below);
+        } else {
+            sort_range(b, a, false, key, l.below);
+        }
+    });
     Ok(())
 }
