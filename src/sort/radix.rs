@@ -242,18 +242,6 @@ const LSD_MAX_BYTES: usize = 192 << 10;
 /// more than the few comparisons of such a range.
 const INSERTION_MAX_LEN: usize = 48;
 
-/// The key bits in which the elements of `v` differ.
-fn differ_bits<V: Copy, K: RadixKey>(v: &[V], key: impl Fn(V) -> K) -> K {
-    let first = key(v[0]);
-    let (mut and, mut or) = (first, first);
-    for &x in &v[1..] {
-        let kx = key(x);
-        and = and.and(kx);
-        or = or.or(kx);
-    }
-    and.diff(or)
-}
-
 /// The bytes below `below` in which `differ` is nonzero, most significant last.
 fn passes_below<K: RadixKey>(differ: K, below: usize) -> ([usize; 16], usize) {
     let mut out = [0; 16];
@@ -293,11 +281,18 @@ fn exclusive_prefix(counts: &mut [usize; 256]) {
     }
 }
 
-/// Sorts the elements of `cur` on this thread, with `other` (as long) as scratch;
-/// only key bytes below `below` may differ. The result ends in `cur` when `in_cur`,
+/// Sorts the elements of `cur` on this thread, with `other` (as long) as scratch.
+/// Only key bytes below `below` in which `differ` (bits in which keys of the whole
+/// input differ) is nonzero may differ here. The result ends in `cur` when `in_cur`,
 /// else in `other`. Stable.
-fn sort_range<V, K, F>(cur: &mut [V], other: &mut [V], in_cur: bool, key: F, below: usize)
-where
+fn sort_range<V, K, F>(
+    cur: &mut [V],
+    other: &mut [V],
+    in_cur: bool,
+    key: F,
+    below: usize,
+    differ: K,
+) where
     V: Copy,
     K: RadixKey,
     F: Fn(V) -> K + Copy,
@@ -313,35 +308,22 @@ where
             }
         }
     };
+    let (cands, nc) = passes_below(differ, below);
+    let cands = &cands[..nc];
+    if nc == 0 || m < 2 {
+        finish(cur, other, true);
+        return;
+    }
     if m < INSERTION_MAX_LEN {
-        if m > 1 {
-            cur.sort_by_key(|v| key(*v));
-        }
+        cur.sort_by_key(|v| key(*v));
         finish(cur, other, true);
-        return;
-    }
-    let (passes, np) = passes_below(differ_bits(cur, key), below);
-    let passes = &passes[..np];
-    if np == 0 {
-        finish(cur, other, true);
-        return;
-    }
-    if np == 1 {
-        let d = passes[0];
-        let mut pos = [0usize; 256];
-        for &v in cur.iter() {
-            pos[key(v).byte(d)] += 1;
-        }
-        exclusive_prefix(&mut pos);
-        scatter(cur, other, &mut pos, d, key);
-        finish(cur, other, false);
         return;
     }
     if std::mem::size_of_val(cur) <= LSD_MAX_BYTES {
-        // (m is far below u32::MAX here.)
         // LSD: the counts of every pass from one read (no pass changes them). All
-        // bytes are counted, the constant ones too: shifts by constants and no
-        // indirection through the list of passes, cheaper than skipping them.
+        // bytes are counted: shifts by constants and no indirection through the
+        // list of candidates, cheaper than skipping the others. m is far below
+        // u32::MAX here.
         let mut hist = [[0u32; 256]; 8];
         for &v in cur.iter() {
             let kv = key(v);
@@ -350,7 +332,11 @@ where
             }
         }
         let mut in_a = true;
-        for &d in passes {
+        for &d in cands {
+            // A byte that is the same in every key of the range moves nothing.
+            if hist[d].iter().any(|&c| c as usize == m) {
+                continue;
+            }
             let mut pos = [0usize; 256];
             let mut running = 0;
             for (p, &c) in pos.iter_mut().zip(&hist[d]) {
@@ -367,23 +353,31 @@ where
         finish(cur, other, in_a);
         return;
     }
-    // MSD on the most significant differing byte, then each bucket on its own.
-    let d = passes[np - 1];
-    let mut counts = [0usize; 256];
-    for &v in cur.iter() {
-        counts[key(v).byte(d)] += 1;
+    // MSD on the most significant byte that differs in this range (a candidate whose
+    // counts fall in one bucket is passed over), then each bucket on its own.
+    for &d in cands.iter().rev() {
+        let mut counts = [0usize; 256];
+        for &v in cur.iter() {
+            counts[key(v).byte(d)] += 1;
+        }
+        if counts.contains(&m) {
+            continue;
+        }
+        let mut pos = counts;
+        exclusive_prefix(&mut pos);
+        scatter(cur, other, &mut pos, d, key);
+        let (mut a, mut b) = (&mut *other, &mut *cur);
+        for &c in &counts {
+            let (ha, ta) = std::mem::take(&mut a).split_at_mut(c);
+            let (hb, tb) = std::mem::take(&mut b).split_at_mut(c);
+            sort_range(ha, hb, !in_cur, key, d, differ);
+            a = ta;
+            b = tb;
+        }
+        return;
     }
-    let mut pos = counts;
-    exclusive_prefix(&mut pos);
-    scatter(cur, other, &mut pos, d, key);
-    let (mut a, mut b) = (&mut *other, &mut *cur);
-    for &c in &counts {
-        let (ha, ta) = std::mem::take(&mut a).split_at_mut(c);
-        let (hb, tb) = std::mem::take(&mut b).split_at_mut(c);
-        sort_range(ha, hb, !in_cur, key, d);
-        a = ta;
-        b = tb;
-    }
+    // Every key of the range is the same.
+    finish(cur, other, true);
 }
 
 /// What one part of the input says about its keys.
@@ -507,7 +501,14 @@ where
         .map_err(|_| alloc_error("sort's scratch buffer", n.saturating_mul(size_of::<V>())))?;
     scratch.resize(n, data[0]);
     if k == 1 {
-        sort_range(data, &mut scratch, true, key, K::BYTES);
+        sort_range(
+            data,
+            &mut scratch,
+            true,
+            key,
+            K::BYTES,
+            all.and.diff(all.or),
+        );
         return Ok(());
     }
     let differ = all.and.diff(all.or);
@@ -639,9 +640,9 @@ where
             )
         };
         if l.in_data {
-            sort_range(a, b, true, key, l.below);
+            sort_range(a, b, true, key, l.below, differ);
         } else {
-            sort_range(b, a, false, key, l.below);
+            sort_range(b, a, false, key, l.below, differ);
         }
     });
     Ok(())
