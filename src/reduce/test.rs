@@ -124,9 +124,15 @@ fn alternating_passes_give_the_same_bits() {
         };
         for &threads in teams {
             let opts = Options::with_threads(threads).unwrap();
-            for _ in 0..calls {
+            for call in 0..calls {
                 let s = reduce(&data, ReduceOp::Sum, &opts).unwrap();
                 assert_eq!(s.to_bits(), first.to_bits(), "n {n}, {threads} threads");
+                // Under Miri the sum alone is called twice (both directions of the
+                // same block walk that dot and argmin use); dot and argmin once each,
+                // which took 30 s of its time.
+                if cfg!(miri) && call > 0 {
+                    continue;
+                }
                 let d = dot(&data, &data, &opts).unwrap();
                 assert_eq!(d.to_bits(), first_dot.to_bits(), "n {n}, {threads} threads");
                 assert_eq!(argmin(&data, &opts).unwrap(), first_arg);
