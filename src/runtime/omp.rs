@@ -39,6 +39,8 @@ static FUNC: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 /// of the process: while parfor holds it the runtime cannot be unloaded, so the
 /// cached function pointers never dangle. Null: symbols are looked up with
 /// RTLD_DEFAULT (a runtime linked into the executable, which is never unloaded).
+/// (Unused under Miri, which cannot call `dlopen`: the lookup is compiled out there.)
+#[cfg_attr(miri, allow(dead_code))]
 static HANDLE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 /// Calls since the lookup failed, to space out clock reads.
 static MISS_CALLS: AtomicU32 = AtomicU32::new(0);
