@@ -46,7 +46,7 @@ fn order(flags: c_uint) -> Result<SortOrder, parfor_status> {
 /// Sorts the `len` elements of type `dtype` at `data` in place, ascending (largest
 /// first with PARFOR_SORT_DESCENDING). Floats sort in numpy's order: -inf .. +inf,
 /// then every NaN (NaN stays last when descending too); -0.0 and +0.0 are equal.
-/// The sort is a parallel LSD radix sort, always stable, so PARFOR_SORT_STABLE
+/// The sort is a parallel radix sort (MSD, then LSD), always stable, so PARFOR_SORT_STABLE
 /// changes nothing here. `data` is left unchanged on failure.
 /// Errors: PARFOR_ERR_NULL_ARGUMENT (data), PARFOR_ERR_INVALID_ARGUMENT (dtype,
 /// unknown flag bits, len * element size overflow, options), PARFOR_ERR_MISALIGNED
