@@ -271,6 +271,15 @@ fn scatter<V: Copy, K: RadixKey>(
     }
 }
 
+/// How many keys of `v` have each value of byte `d`.
+fn count_byte<V: Copy, K: RadixKey>(v: &[V], d: usize, key: impl Fn(V) -> K) -> [usize; 256] {
+    let mut counts = [0usize; 256];
+    for &x in v {
+        counts[key(x).byte(d)] += 1;
+    }
+    counts
+}
+
 /// Exclusive prefix of one count table, in place.
 fn exclusive_prefix(counts: &mut [usize; 256]) {
     let mut running = 0;
@@ -356,10 +365,7 @@ fn sort_range<V, K, F>(
     // MSD on the most significant byte that differs in this range (a candidate whose
     // counts fall in one bucket is passed over), then each bucket on its own.
     for &d in cands.iter().rev() {
-        let mut counts = [0usize; 256];
-        for &v in cur.iter() {
-            counts[key(v).byte(d)] += 1;
-        }
+        let counts = count_byte(cur, d, key);
         if counts.contains(&m) {
             continue;
         }
@@ -391,16 +397,22 @@ struct Survey<K> {
     or: K,
 }
 
+impl<K: RadixKey> Survey<K> {
+    /// The survey of one element with this key.
+    fn one(key: K) -> Self {
+        Survey {
+            first: key,
+            last: key,
+            non_decreasing: true,
+            non_increasing: true,
+            and: key,
+            or: key,
+        }
+    }
+}
+
 fn survey<V: Copy, K: RadixKey>(v: &[V], key: impl Fn(V) -> K) -> Survey<K> {
-    let first = key(v[0]);
-    let mut s = Survey {
-        first,
-        last: first,
-        non_decreasing: true,
-        non_increasing: true,
-        and: first,
-        or: first,
-    };
+    let mut s = Survey::one(key(v[0]));
     // Without early exits: the loop stays branch-free (and vectorisable).
     for &x in &v[1..] {
         let kx = key(x);
@@ -421,6 +433,20 @@ struct Piece {
     len: usize,
     in_data: bool,
     below: usize,
+}
+
+impl Piece {
+    /// Part `p`'s contiguous share (of `k`) of the piece's elements in `buf`.
+    ///
+    /// # Safety
+    /// `buf` holds the piece's range (one of the sort's two buffers), and nothing
+    /// writes that range while the slice lives.
+    unsafe fn share<'a, V>(&self, buf: Raw<V>, k: usize, p: usize) -> &'a [V] {
+        let r = static_block(self.len, k, p);
+        // SAFETY: the share lies within the piece (static_block stays within 0..len),
+        // which lies within the buffer; no writes meanwhile (the caller's contract).
+        unsafe { std::slice::from_raw_parts(buf.get().add(self.start + r.start), r.len()) }
+    }
 }
 
 /// Stable radix sort of `data` by `key` (see the module documentation).
@@ -444,29 +470,21 @@ where
         1
     };
     // One read: in order already, in reverse order, and which key bits differ.
-    let first = key(data[0]);
-    let mut parts = vec![
-        Survey {
-            first,
-            last: first,
-            non_decreasing: true,
-            non_increasing: true,
-            and: first,
-            or: first,
-        };
-        k
-    ];
+    // The whole input, as the first piece to split.
+    let whole = Piece {
+        start: 0,
+        len: n,
+        in_data: true,
+        below: K::BYTES,
+    };
+    let mut parts = vec![Survey::one(key(data[0])); k];
     {
         let src = Raw(data.as_mut_ptr());
         let out = Raw(parts.as_mut_ptr());
         for_parts(k, move |p| {
-            let r = static_block(n, k, p);
-            // SAFETY: the range lies within data, which is only read in this phase;
-            // slot p of `parts` belongs to part p alone.
-            unsafe {
-                let v = std::slice::from_raw_parts(src.get().add(r.start), r.len());
-                out.get().add(p).write(survey(v, key));
-            }
+            // SAFETY: data is only read in this phase; slot p of `parts` belongs to
+            // part p alone.
+            unsafe { out.get().add(p).write(survey(whole.share(src, k, p), key)) };
         });
     }
     let mut all = parts[0];
@@ -500,28 +518,16 @@ where
         .try_reserve_exact(n)
         .map_err(|_| alloc_error("sort's scratch buffer", n.saturating_mul(size_of::<V>())))?;
     scratch.resize(n, data[0]);
+    let differ = all.and.diff(all.or);
     if k == 1 {
-        sort_range(
-            data,
-            &mut scratch,
-            true,
-            key,
-            K::BYTES,
-            all.and.diff(all.or),
-        );
+        sort_range(data, &mut scratch, true, key, K::BYTES, differ);
         return Ok(());
     }
-    let differ = all.and.diff(all.or);
     // Pieces at least this long are split by the whole team (one parallel MSD pass);
     // shorter ones are sorted each by one thread, largest first. A piece longer than
     // a thread's share would leave the others idle at the end.
     let split_len = (n / (2 * k)).max(LSD_MAX_BYTES / size_of::<V>().max(1));
-    let mut split = vec![Piece {
-        start: 0,
-        len: n,
-        in_data: true,
-        below: K::BYTES,
-    }];
+    let mut split = vec![whole];
     let mut leaves = Vec::new();
     let mut counts = vec![0usize; k * 256];
     let bufs = (Raw(data.as_mut_ptr()), Raw(scratch.as_mut_ptr()));
@@ -539,15 +545,8 @@ where
         for &d in cands[..nc].iter().rev() {
             let counts_raw = Raw(counts.as_mut_ptr());
             for_parts(k, move |p| {
-                let r = static_block(piece.len, k, p);
-                let mut local = [0usize; 256];
-                // SAFETY: the range lies within the piece, which is only read now.
-                let v = unsafe {
-                    std::slice::from_raw_parts(src.get().add(piece.start + r.start), r.len())
-                };
-                for &x in v {
-                    local[key(x).byte(d)] += 1;
-                }
+                // SAFETY: the piece is only read in this phase.
+                let local = count_byte(unsafe { piece.share(src, k, p) }, d, key);
                 // SAFETY: row p of `counts` belongs to part p alone.
                 unsafe {
                     std::ptr::copy_nonoverlapping(
@@ -590,12 +589,8 @@ where
             unsafe {
                 std::ptr::copy_nonoverlapping(counts_raw.get().add(p * 256), pos.as_mut_ptr(), 256)
             };
-            let r = static_block(piece.len, k, p);
-            // SAFETY: the range lies within the piece, which is only read now.
-            let v = unsafe {
-                std::slice::from_raw_parts(src.get().add(piece.start + r.start), r.len())
-            };
-            for &x in v {
+            // SAFETY: the piece is only read in this phase (its elements go to `dst`).
+            for &x in unsafe { piece.share(src, k, p) } {
                 let slot = &mut pos[key(x).byte(d)];
                 // The counts come from the same keys (a pure function of the same
                 // elements), so the slots of all parts are a permutation of the
