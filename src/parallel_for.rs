@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use crate::error::Error;
 use crate::runtime;
-use crate::schedule::{static_block, Cancel, Chunker, Options};
+use crate::schedule::{static_block, Cancel, Chunker, Options, RangeFn};
 
 /// Calls `body` with disjoint sub-ranges that together cover `range`, each index
 /// exactly once, on a team of threads (the caller included), following the options'
@@ -37,6 +37,15 @@ where
     E: Send,
     B: Fn(Range<usize>) -> Result<(), E> + Copy + Send + Sync,
 {
+    parallel_for_erased(range, opts, RangeFn::new(&body))
+}
+
+/// [`parallel_for_copy`] once per error type, not once per body (see [`RangeFn`]).
+fn parallel_for_erased<E: Send>(
+    range: Range<usize>,
+    opts: &Options,
+    body: RangeFn<'_, Result<(), E>>,
+) -> Result<(), Error<E>> {
     if range.start > range.end {
         return Err(Error::InvalidArgument(format!(
             "begin ({}) is greater than end ({})",
@@ -55,7 +64,7 @@ where
             let r = static_block(n, team, tid);
             if !r.is_empty() {
                 let r = start + r.start..start + r.end;
-                if let Err(e) = body(r.clone()) {
+                if let Err(e) = body.run(r.clone()) {
                     failed.fail(r, e);
                 }
             }
@@ -68,7 +77,7 @@ where
                     return false;
                 }
                 let r = start + r.start..start + r.end;
-                match body(r.clone()) {
+                match body.run(r.clone()) {
                     Ok(()) => true,
                     Err(e) => {
                         cancel.fail(r, e);

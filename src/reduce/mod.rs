@@ -25,7 +25,7 @@ use crate::dtype::DType;
 use crate::error::Error;
 use crate::kernels::{self, Element};
 use crate::runtime;
-use crate::schedule::{static_block, Chunker, Options};
+use crate::schedule::{static_block, Chunker, Options, RangeFn};
 
 pub use user::reduce_with;
 
@@ -319,9 +319,44 @@ fn reduce_blocks_bounded<P: Copy + Default + Send + Sync>(
     kernel: impl Fn(Range<usize>) -> P + Copy + Send + Sync,
     mut combine: impl FnMut(P, P) -> P,
 ) -> P {
-    debug_assert!(max_parts.is_power_of_two());
-    let blocks = len.div_ceil(block);
-    if blocks > max_parts {
+    let shape = Batches {
+        max_parts,
+        len,
+        block,
+        bytes,
+        parallel,
+    };
+    shape.reduce(opts, RangeFn::new(&kernel), &mut combine)
+}
+
+/// How [`reduce_blocks_bounded`] cuts its input (its arguments but the closures).
+#[derive(Clone, Copy)]
+struct Batches {
+    max_parts: usize,
+    len: usize,
+    block: usize,
+    bytes: usize,
+    parallel: bool,
+}
+
+impl Batches {
+    fn reduce<P: Copy + Default + Send + Sync>(
+        self,
+        opts: &Options,
+        kernel: RangeFn<'_, P>,
+        combine: &mut dyn FnMut(P, P) -> P,
+    ) -> P {
+        let Batches {
+            max_parts,
+            len,
+            block,
+            ..
+        } = self;
+        debug_assert!(max_parts.is_power_of_two());
+        let blocks = len.div_ceil(block);
+        if blocks <= max_parts {
+            return self.batch(opts, 0, len, kernel, combine);
+        }
         let batch_len = max_parts * block;
         // (value, blocks it covers); sizes strictly decrease from bottom to top,
         // so the stack holds at most log2(blocks) + 1 entries.
@@ -329,15 +364,7 @@ fn reduce_blocks_bounded<P: Copy + Default + Send + Sync>(
         let mut start = 0;
         while start < len {
             let n = (len - start).min(batch_len);
-            let value = reduce_batch(
-                n,
-                block,
-                bytes,
-                opts,
-                parallel,
-                move |r: Range<usize>| kernel(r.start + start..r.end + start),
-                &mut combine,
-            );
+            let value = self.batch(opts, start, n, kernel, combine);
             let mut top = (value, n.div_ceil(block));
             while let Some(&(left, size)) = stack.last() {
                 if size != top.1 {
@@ -353,75 +380,79 @@ fn reduce_blocks_bounded<P: Copy + Default + Send + Sync>(
         while let Some((left, _)) = stack.pop() {
             acc = combine(left, acc);
         }
-        return acc;
+        acc
     }
-    reduce_batch(len, block, bytes, opts, parallel, kernel, combine)
-}
 
-/// [`reduce_blocks`] for at most [`MAX_PARTS`] blocks: all partials at once.
-fn reduce_batch<P: Copy + Default + Send + Sync>(
-    len: usize,
-    block: usize,
-    bytes: usize,
-    opts: &Options,
-    parallel: bool,
-    kernel: impl Fn(Range<usize>) -> P + Copy + Send + Sync,
-    combine: impl FnMut(P, P) -> P,
-) -> P {
-    let blocks = len.div_ceil(block);
-    // By value (two words), so that the copied job below carries it.
-    let range = move |b: usize| b * block..((b + 1) * block).min(len);
-    let serial = |parts: &mut [P]| {
-        for (b, p) in parts.iter_mut().enumerate() {
-            *p = kernel(range(b));
-        }
-    };
-    let mut stack = [P::default(); STACK_PARTS];
-    let mut heap = Vec::new();
-    let parts = if blocks <= STACK_PARTS {
-        &mut stack[..blocks]
-    } else {
-        heap.resize(blocks, P::default());
-        &mut heap[..]
-    };
-    if blocks == 1 || !parallel {
-        serial(parts);
-    } else {
-        let slots = Slots::new(parts);
-        let backwards = next_pass_backwards(bytes);
-        let ran = if opts.one_range_each() {
-            // Everything the job needs is copied into the workers' mailboxes (about 64
-            // bytes), so that a worker reads nothing of this thread's stack: at 1e5
-            // f64 that is a few hundred nanoseconds of a 3 us call.
-            runtime::fork_join_copy(opts.num_threads(), blocks, move |tid, team| {
-                // SAFETY: static_block gives each block to exactly one thread, and
-                // `parts` stays borrowed by `slots` until fork_join_copy returns.
-                unsafe {
-                    compute_blocks(slots, static_block(blocks, team, tid), backwards, |b| {
-                        kernel(range(b))
-                    })
-                };
-            })
-        } else {
-            let chunk_blocks = opts.chunk().div_ceil(block);
-            let chunker =
-                Chunker::for_call(blocks, opts.schedule(), chunk_blocks, opts.num_threads());
-            runtime::fork_join(chunker.team(), blocks, &|tid, team| {
-                chunker.for_each(tid, team, |bs| {
-                    // SAFETY: the chunker gives each block to exactly one thread, and
-                    // `parts` stays borrowed by `slots` until fork_join returns.
-                    unsafe { compute_blocks(slots, bs, backwards, |b| kernel(range(b))) };
-                    true
-                })
-            })
+    /// The blocks of `start..start + len` (at most `max_parts`): all partials at once.
+    fn batch<P: Copy + Default + Send + Sync>(
+        self,
+        opts: &Options,
+        start: usize,
+        len: usize,
+        kernel: RangeFn<'_, P>,
+        combine: &mut dyn FnMut(P, P) -> P,
+    ) -> P {
+        let Batches {
+            block,
+            bytes,
+            parallel,
+            ..
+        } = self;
+        let blocks = len.div_ceil(block);
+        // By value (three words), so that the copied job below carries it.
+        let range = move |b: usize| start + b * block..start + ((b + 1) * block).min(len);
+        let serial = |parts: &mut [P]| {
+            for (b, p) in parts.iter_mut().enumerate() {
+                *p = kernel.run(range(b));
+            }
         };
-        if let Err(e) = ran {
-            // The team could not start a worker: compute here rather than fail.
-            eprintln!("parfor: {e}; reducing on the calling thread");
+        let mut stack = [P::default(); STACK_PARTS];
+        let mut heap = Vec::new();
+        let parts = if blocks <= STACK_PARTS {
+            &mut stack[..blocks]
+        } else {
+            heap.resize(blocks, P::default());
+            &mut heap[..]
+        };
+        if blocks == 1 || !parallel {
             serial(parts);
+        } else {
+            let slots = Slots::new(parts);
+            let backwards = next_pass_backwards(bytes);
+            let ran = if opts.one_range_each() {
+                // Everything the job needs is copied into the workers' mailboxes (about
+                // 96 bytes), so that a worker reads nothing of this thread's stack: at
+                // 1e5 f64 that is a few hundred nanoseconds of a 3 us call.
+                runtime::fork_join_copy(opts.num_threads(), blocks, move |tid, team| {
+                    // SAFETY: static_block gives each block to exactly one thread, and
+                    // `parts` stays borrowed by `slots` until fork_join_copy returns.
+                    unsafe {
+                        compute_blocks(slots, static_block(blocks, team, tid), backwards, |b| {
+                            kernel.run(range(b))
+                        })
+                    };
+                })
+            } else {
+                let chunk_blocks = opts.chunk().div_ceil(block);
+                let chunker =
+                    Chunker::for_call(blocks, opts.schedule(), chunk_blocks, opts.num_threads());
+                runtime::fork_join(chunker.team(), blocks, &|tid, team| {
+                    chunker.for_each(tid, team, |bs| {
+                        // SAFETY: the chunker gives each block to exactly one thread,
+                        // and `parts` stays borrowed by `slots` until fork_join returns.
+                        unsafe { compute_blocks(slots, bs, backwards, |b| kernel.run(range(b))) };
+                        true
+                    })
+                })
+            };
+            if let Err(e) = ran {
+                // The team could not start a worker: compute here rather than fail.
+                eprintln!("parfor: {e}; reducing on the calling thread");
+                serial(parts);
+            }
         }
+        tree_combine(parts, combine).expect("a positive length has a block")
     }
-    tree_combine(parts, combine).expect("a positive length has a block")
 }
 
 /// The error for an operator not defined for `dtype`.
