@@ -6,6 +6,8 @@ use crate::error::Error;
 use crate::kernels::Element;
 use crate::runtime;
 use crate::schedule::{static_block, Options};
+use std::mem::{align_of, size_of};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// An unsigned radix key.
 pub trait RadixKey: Copy + Ord + Send + Sync + std::fmt::Debug + 'static {
@@ -13,6 +15,8 @@ pub trait RadixKey: Copy + Ord + Send + Sync + std::fmt::Debug + 'static {
     const BYTES: usize;
     /// The largest key (every NaN sorts with it).
     const MAX: Self;
+    /// The zero key.
+    const ZERO: Self;
     /// Byte `d` (0: least significant).
     fn byte(self, d: usize) -> usize;
     /// The bits in which `self` and `other` differ.
@@ -30,6 +34,7 @@ macro_rules! radix_key {
         impl RadixKey for $t {
             const BYTES: usize = std::mem::size_of::<$t>();
             const MAX: Self = <$t>::MAX;
+            const ZERO: Self = 0;
             #[inline(always)]
             fn byte(self, d: usize) -> usize {
                 ((self >> (8 * d)) & 0xff) as usize
@@ -68,6 +73,18 @@ pub trait SortKey: Element {
         } else {
             self.key().flip()
         }
+    }
+    /// Floats only: the bits mapped one to one onto an unsigned key in the same
+    /// order, or `None` for a value whose place that order gets wrong (NaN with its
+    /// sign bit set; -0.0, which must tie with 0.0). Integers: `None` (their keys
+    /// cost one instruction; there is nothing to save).
+    fn plain_key(self) -> Option<Self::Key> {
+        None
+    }
+    /// The value whose [`SortKey::plain_key`] is `k`.
+    fn from_plain_key(k: Self::Key) -> Self {
+        let _ = k;
+        unreachable!("plain keys are for floats")
     }
 }
 
@@ -127,6 +144,27 @@ macro_rules! float_key {
                 let negative = ((bits as <$u as Signed>::S) >> (<$u>::BITS - 1)) as $u;
                 bits ^ (negative | sign)
             }
+            #[inline(always)]
+            fn plain_key(self) -> Option<$u> {
+                let bits = self.to_bits();
+                let sign: $u = 1 << (<$u>::BITS - 1);
+                // NaN sorts last in either direction and -0.0 ties with 0.0: the
+                // plain bijection below would put them elsewhere. (Positive NaNs
+                // would land last too, but all NaNs take one path: simpler, and NaN
+                // inputs are rare.)
+                if self.is_nan() || bits == sign {
+                    return None;
+                }
+                let negative = ((bits as <$u as Signed>::S) >> (<$u>::BITS - 1)) as $u;
+                Some(bits ^ (negative | sign))
+            }
+            #[inline(always)]
+            fn from_plain_key(k: $u) -> Self {
+                let sign: $u = 1 << (<$u>::BITS - 1);
+                // Keys with the top bit set came from non-negative values.
+                let positive = ((k as <$u as Signed>::S) >> (<$u>::BITS - 1)) as $u;
+                <$t>::from_bits(k ^ (!positive | sign))
+            }
         }
     )*};
 }
@@ -135,11 +173,149 @@ float_key!(f32 => u32, f64 => u64);
 /// Sorts `data` in place (ascending, or descending with NaN last). Always stable.
 /// Errors: `Runtime` when the scratch buffer cannot be allocated.
 pub fn sort<T: SortKey>(data: &mut [T], order: SortOrder, opts: &Options) -> Result<(), Error> {
+    if data.len() >= RADIX_MIN_LEN {
+        if let Some(keys) = to_plain_keys(data, order.descending, opts) {
+            // The keys sort as plain unsigned integers: no pass computes a key.
+            let sorted = radix_by(keys, |k| k, opts);
+            from_plain_keys::<T>(keys, order.descending, opts);
+            return sorted;
+        }
+    }
     if order.descending {
         radix_by(data, T::key_desc, opts)
     } else {
         radix_by(data, T::key, opts)
     }
+}
+
+/// The team size of a sort of `n` elements.
+fn sort_team(n: usize, opts: &Options) -> usize {
+    if n >= SORT_PARALLEL_MIN_LEN {
+        runtime::team_size(opts.num_threads(), n / (SORT_PARALLEL_MIN_LEN / 2))
+    } else {
+        1
+    }
+}
+
+/// Floats with neither NaN nor -0.0, not already in order: rewrites `data` in place
+/// into its plain keys (complemented when `descending`) and returns them as the key
+/// type's slice; the radix passes then move integers whose order is the sort's,
+/// instead of computing a float's key at every pass (f64, 1e6 random, one thread on
+/// the Intel VM: 70 -> 47 ms with both rewrites). Otherwise (integers, a NaN or -0.0
+/// anywhere, or input already sorted either way, which the key path finishes with
+/// one read) `data` is left as it was and `None` returned.
+fn to_plain_keys<'a, T: SortKey>(
+    data: &'a mut [T],
+    descending: bool,
+    opts: &Options,
+) -> Option<&'a mut [T::Key]> {
+    if !T::DTYPE.is_float() {
+        return None;
+    }
+    assert!(
+        size_of::<T>() == size_of::<T::Key>() && align_of::<T>() == align_of::<T::Key>(),
+        "a float and its key are the same size"
+    );
+    let n = data.len();
+    let k = sort_team(n, opts);
+    let whole = Piece {
+        start: 0,
+        len: n,
+        in_data: true,
+        below: 0,
+    };
+    let buf = Raw(data.as_mut_ptr());
+    // One read: does every value have a plain key, and is the input in order?
+    let mut parts: Vec<Option<Survey<T::Key>>> = vec![None; k];
+    {
+        let out = Raw(parts.as_mut_ptr());
+        for_parts(k, move |p| {
+            // SAFETY: data is only read in this phase.
+            let share = unsafe { whole.share(buf, k, p) };
+            let plain = || {
+                let (first, rest) = share.split_first()?;
+                let mut s = Survey::one(first.plain_key()?);
+                for x in rest {
+                    s.push(x.plain_key()?);
+                }
+                Some(s)
+            };
+            let s = plain();
+            // SAFETY: slot p of `parts` belongs to part p alone.
+            unsafe { out.get().add(p).write(s) };
+        });
+    }
+    let all = merge_surveys(&parts.into_iter().collect::<Option<Vec<_>>>()?);
+    if all.non_decreasing || all.non_increasing {
+        return None;
+    }
+    let mask = desc_mask::<T::Key>(descending);
+    // Per part, so that a part run twice (the fallback of `for_parts`) does not
+    // rewrite its share twice.
+    let done: Vec<AtomicBool> = (0..k).map(|_| AtomicBool::new(false)).collect();
+    let done = &done[..];
+    for_parts(k, move |p| {
+        if done[p].swap(true, Ordering::Relaxed) {
+            return;
+        }
+        // SAFETY: part p alone touches its share (static_block partitions 0..n).
+        for x in unsafe { whole.share_mut(buf, k, p) } {
+            let key = x.plain_key().expect("checked above").diff(mask);
+            // SAFETY: T and T::Key have the same size and alignment (asserted
+            // above), and every bit pattern is a valid integer.
+            unsafe { (x as *mut T).cast::<T::Key>().write(key) };
+        }
+    });
+    // SAFETY: as above; the team has joined, so this is the only reference.
+    Some(unsafe { std::slice::from_raw_parts_mut(buf.get().cast::<T::Key>(), n) })
+}
+
+/// The mask xor-ed into plain keys: all ones for a descending sort (the order
+/// reversed; no NaN among plain keys), zero for an ascending one.
+fn desc_mask<K: RadixKey>(descending: bool) -> K {
+    if descending {
+        K::MAX
+    } else {
+        K::ZERO
+    }
+}
+
+/// Rewrites plain keys (xor-ed with `mask`) back into their values, in place.
+///
+/// # Safety
+/// Every key came from [`to_plain_keys`] of a `T` with the same `mask`; T and its
+/// key have the same size and alignment (`to_plain_keys` asserts it).
+unsafe fn from_plain_share<T: SortKey>(keys: &mut [T::Key], mask: T::Key) {
+    for x in keys.iter_mut() {
+        let value = T::from_plain_key(x.diff(mask));
+        // SAFETY: same size and alignment (the contract); any bits of the key slot
+        // are replaced by a valid T.
+        unsafe { (x as *mut T::Key).cast::<T>().write(value) };
+    }
+}
+
+/// The inverse of [`to_plain_keys`]: the sorted keys back into values, in parallel.
+fn from_plain_keys<T: SortKey>(keys: &mut [T::Key], descending: bool, opts: &Options) {
+    let n = keys.len();
+    let k = sort_team(n, opts);
+    let whole = Piece {
+        start: 0,
+        len: n,
+        in_data: true,
+        below: 0,
+    };
+    let mask = desc_mask::<T::Key>(descending);
+    // Per part, so that a part run twice (the fallback of `for_parts`) is not
+    // rewritten twice.
+    let done: Vec<AtomicBool> = (0..k).map(|_| AtomicBool::new(false)).collect();
+    let (done, buf) = (&done[..], Raw(keys.as_mut_ptr()));
+    for_parts(k, move |p| {
+        if !done[p].swap(true, Ordering::Relaxed) {
+            // SAFETY: part p alone touches its share; the keys came from
+            // `to_plain_keys` with this mask.
+            unsafe { from_plain_share::<T>(whole.share_mut(buf, k, p), mask) };
+        }
+    });
 }
 
 /// A key with the position it came from.
@@ -409,20 +585,38 @@ impl<K: RadixKey> Survey<K> {
             or: key,
         }
     }
+
+    /// Adds the key of the next element.
+    #[inline(always)]
+    fn push(&mut self, kx: K) {
+        self.non_decreasing &= self.last <= kx;
+        self.non_increasing &= self.last >= kx;
+        self.and = self.and.and(kx);
+        self.or = self.or.or(kx);
+        self.last = kx;
+    }
 }
 
 fn survey<V: Copy, K: RadixKey>(v: &[V], key: impl Fn(V) -> K) -> Survey<K> {
     let mut s = Survey::one(key(v[0]));
     // Without early exits: the loop stays branch-free (and vectorisable).
     for &x in &v[1..] {
-        let kx = key(x);
-        s.non_decreasing &= s.last <= kx;
-        s.non_increasing &= s.last >= kx;
-        s.and = s.and.and(kx);
-        s.or = s.or.or(kx);
-        s.last = kx;
+        s.push(key(x));
     }
     s
+}
+
+/// The survey of consecutive parts, from theirs (at least one).
+fn merge_surveys<K: RadixKey>(parts: &[Survey<K>]) -> Survey<K> {
+    let mut all = parts[0];
+    for s in &parts[1..] {
+        all.non_decreasing &= s.non_decreasing && all.last <= s.first;
+        all.non_increasing &= s.non_increasing && all.last >= s.first;
+        all.and = all.and.and(s.and);
+        all.or = all.or.or(s.or);
+        all.last = s.last;
+    }
+    all
 }
 
 /// A range of the input waiting to be sorted: where it lies, which buffer holds it,
@@ -447,6 +641,16 @@ impl Piece {
         // which lies within the buffer; no writes meanwhile (the caller's contract).
         unsafe { std::slice::from_raw_parts(buf.get().add(self.start + r.start), r.len()) }
     }
+
+    /// As [`Piece::share`], writable.
+    ///
+    /// # Safety
+    /// As [`Piece::share`], and nothing else reads or writes the share meanwhile.
+    unsafe fn share_mut<'a, V>(&self, buf: Raw<V>, k: usize, p: usize) -> &'a mut [V] {
+        let r = static_block(self.len, k, p);
+        // SAFETY: within the piece, hence the buffer; exclusive (the contract).
+        unsafe { std::slice::from_raw_parts_mut(buf.get().add(self.start + r.start), r.len()) }
+    }
 }
 
 /// Stable radix sort of `data` by `key` (see the module documentation).
@@ -464,11 +668,7 @@ where
         data.sort_by_key(|v| key(*v));
         return Ok(());
     }
-    let k = if n >= SORT_PARALLEL_MIN_LEN {
-        runtime::team_size(opts.num_threads(), n / (SORT_PARALLEL_MIN_LEN / 2))
-    } else {
-        1
-    };
+    let k = sort_team(n, opts);
     // One read: in order already, in reverse order, and which key bits differ.
     // The whole input, as the first piece to split.
     let whole = Piece {
@@ -487,14 +687,7 @@ where
             unsafe { out.get().add(p).write(survey(whole.share(src, k, p), key)) };
         });
     }
-    let mut all = parts[0];
-    for s in &parts[1..] {
-        all.non_decreasing &= s.non_decreasing && all.last <= s.first;
-        all.non_increasing &= s.non_increasing && all.last >= s.first;
-        all.and = all.and.and(s.and);
-        all.or = all.or.or(s.or);
-        all.last = s.last;
-    }
+    let all = merge_surveys(&parts);
     if all.non_decreasing {
         return Ok(());
     }
