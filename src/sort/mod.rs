@@ -10,7 +10,10 @@
 //! ## Typed keys: radix
 //! Each element maps to an unsigned key of its own width whose unsigned order is the
 //! order above (sign bit flipped for integers; for floats the usual IEEE transform,
-//! with -0.0 folded onto +0.0 and every NaN onto the largest key). One parallel read
+//! with -0.0 folded onto +0.0 and every NaN onto the largest key). Floats without
+//! NaN or -0.0 that are not already in order are rewritten in place into their keys
+//! (the IEEE transform alone is then one to one), sorted as integers and rewritten
+//! back, so that no pass computes a float's key. One parallel read
 //! then finds whether the keys are already non-decreasing (nothing to do), or
 //! non-increasing (reverse, then reverse each run of equal keys back: the stable
 //! order), and which key bits differ at all. The sort proper is a stable radix sort
