@@ -75,11 +75,15 @@ pub trait SortKey: Element {
         }
     }
     /// Floats only: the bits mapped one to one onto an unsigned key in the same
-    /// order, or `None` for a value whose place that order gets wrong (NaN with its
-    /// sign bit set; -0.0, which must tie with 0.0). Integers: `None` (their keys
-    /// cost one instruction; there is nothing to save).
-    fn plain_key(self) -> Option<Self::Key> {
-        None
+    /// order. Right for every value but NaN with its sign bit set and -0.0 (which
+    /// must tie with 0.0): see [`SortKey::has_plain_key`]. Integers: their key.
+    fn plain_key(self) -> Self::Key {
+        self.key()
+    }
+    /// Whether [`SortKey::plain_key`] puts this value in its place (floats: not
+    /// NaN, not -0.0).
+    fn has_plain_key(self) -> bool {
+        true
     }
     /// The value whose [`SortKey::plain_key`] is `k`.
     fn from_plain_key(k: Self::Key) -> Self {
@@ -145,18 +149,19 @@ macro_rules! float_key {
                 bits ^ (negative | sign)
             }
             #[inline(always)]
-            fn plain_key(self) -> Option<$u> {
+            fn plain_key(self) -> $u {
                 let bits = self.to_bits();
                 let sign: $u = 1 << (<$u>::BITS - 1);
-                // NaN sorts last in either direction and -0.0 ties with 0.0: the
-                // plain bijection below would put them elsewhere. (Positive NaNs
-                // would land last too, but all NaNs take one path: simpler, and NaN
-                // inputs are rare.)
-                if self.is_nan() || bits == sign {
-                    return None;
-                }
                 let negative = ((bits as <$u as Signed>::S) >> (<$u>::BITS - 1)) as $u;
-                Some(bits ^ (negative | sign))
+                bits ^ (negative | sign)
+            }
+            #[inline(always)]
+            fn has_plain_key(self) -> bool {
+                // NaN sorts last in either direction and -0.0 ties with 0.0: the
+                // plain bijection puts them elsewhere. (Positive NaNs would land
+                // last too, but all NaNs take one path: NaN inputs are rare.)
+                let sign: $u = 1 << (<$u>::BITS - 1);
+                !self.is_nan() & (self.to_bits() != sign)
             }
             #[inline(always)]
             fn from_plain_key(k: $u) -> Self {
@@ -174,11 +179,15 @@ float_key!(f32 => u32, f64 => u64);
 /// Errors: `Runtime` when the scratch buffer cannot be allocated.
 pub fn sort<T: SortKey>(data: &mut [T], order: SortOrder, opts: &Options) -> Result<(), Error> {
     if data.len() >= RADIX_MIN_LEN {
-        if let Some(keys) = to_plain_keys(data, order.descending, opts) {
-            // The keys sort as plain unsigned integers: no pass computes a key.
-            let sorted = radix_by(keys, |k| k, opts);
-            from_plain_keys::<T>(keys, order.descending, opts);
-            return sorted;
+        match to_plain_keys(data, order.descending, opts) {
+            Plain::Keys(keys) => {
+                // The keys sort as plain unsigned integers: no pass computes a key.
+                let sorted = radix_by(keys, |k| k, opts);
+                from_plain_keys::<T>(keys, order.descending, opts);
+                return sorted;
+            }
+            Plain::Sorted => return Ok(()),
+            Plain::KeyPath => {}
         }
     }
     if order.descending {
@@ -186,6 +195,17 @@ pub fn sort<T: SortKey>(data: &mut [T], order: SortOrder, opts: &Options) -> Res
     } else {
         radix_by(data, T::key, opts)
     }
+}
+
+/// What [`to_plain_keys`] did.
+enum Plain<'a, K> {
+    /// The data, rewritten into its plain keys.
+    Keys(&'a mut [K]),
+    /// Nothing: the data is already in the sort's order.
+    Sorted,
+    /// Nothing: the data is for the key path (not floats, a NaN or -0.0, or in the
+    /// opposite order).
+    KeyPath,
 }
 
 /// The team size of a sort of `n` elements.
@@ -201,16 +221,17 @@ fn sort_team(n: usize, opts: &Options) -> usize {
 /// into its plain keys (complemented when `descending`) and returns them as the key
 /// type's slice; the radix passes then move integers whose order is the sort's,
 /// instead of computing a float's key at every pass (f64, 1e6 random, one thread on
-/// the Intel VM: 70 -> 47 ms with both rewrites). Otherwise (integers, a NaN or -0.0
-/// anywhere, or input already sorted either way, which the key path finishes with
-/// one read) `data` is left as it was and `None` returned.
+/// the Intel VM: 70 -> 47 ms with both rewrites). Input already in the sort's order
+/// is reported as such. Otherwise (integers, a NaN or -0.0 anywhere, or input in the
+/// opposite order, which the key path reverses with
+/// one read) `data` is left as it was.
 fn to_plain_keys<'a, T: SortKey>(
     data: &'a mut [T],
     descending: bool,
     opts: &Options,
-) -> Option<&'a mut [T::Key]> {
+) -> Plain<'a, T::Key> {
     if !T::DTYPE.is_float() {
-        return None;
+        return Plain::KeyPath;
     }
     assert!(
         size_of::<T>() == size_of::<T::Key>() && align_of::<T>() == align_of::<T::Key>(),
@@ -232,22 +253,29 @@ fn to_plain_keys<'a, T: SortKey>(
         for_parts(k, move |p| {
             // SAFETY: data is only read in this phase.
             let share = unsafe { whole.share(buf, k, p) };
-            let plain = || {
-                let (first, rest) = share.split_first()?;
-                let mut s = Survey::one(first.plain_key()?);
-                for x in rest {
-                    s.push(x.plain_key()?);
-                }
-                Some(s)
-            };
-            let s = plain();
+            // Without early exits: the loop stays branch-free (and vectorisable).
+            let mut s = Survey::one(share[0].plain_key());
+            let mut ok = share[0].has_plain_key();
+            for &x in &share[1..] {
+                ok &= x.has_plain_key();
+                s.push(x.plain_key());
+            }
+            let s = ok.then_some(s);
             // SAFETY: slot p of `parts` belongs to part p alone.
             unsafe { out.get().add(p).write(s) };
         });
     }
-    let all = merge_surveys(&parts.into_iter().collect::<Option<Vec<_>>>()?);
+    let Some(all) = parts.into_iter().collect::<Option<Vec<_>>>() else {
+        return Plain::KeyPath;
+    };
+    let all = merge_surveys(&all);
+    // In the plain order, which is the sort's here: nothing to do.
+    if (all.non_decreasing && !descending) || (all.non_increasing && descending) {
+        return Plain::Sorted;
+    }
+    // The key path reverses it with one more read.
     if all.non_decreasing || all.non_increasing {
-        return None;
+        return Plain::KeyPath;
     }
     let mask = desc_mask::<T::Key>(descending);
     // Per part, so that a part run twice (the fallback of `for_parts`) does not
@@ -260,14 +288,14 @@ fn to_plain_keys<'a, T: SortKey>(
         }
         // SAFETY: part p alone touches its share (static_block partitions 0..n).
         for x in unsafe { whole.share_mut(buf, k, p) } {
-            let key = x.plain_key().expect("checked above").diff(mask);
+            let key = x.plain_key().diff(mask);
             // SAFETY: T and T::Key have the same size and alignment (asserted
             // above), and every bit pattern is a valid integer.
             unsafe { (x as *mut T).cast::<T::Key>().write(key) };
         }
     });
     // SAFETY: as above; the team has joined, so this is the only reference.
-    Some(unsafe { std::slice::from_raw_parts_mut(buf.get().cast::<T::Key>(), n) })
+    Plain::Keys(unsafe { std::slice::from_raw_parts_mut(buf.get().cast::<T::Key>(), n) })
 }
 
 /// The mask xor-ed into plain keys: all ones for a descending sort (the order

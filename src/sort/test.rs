@@ -208,6 +208,13 @@ fn float_plain_key_path_matches_the_key_path() {
         nans[n / 3] = f64::NAN;
         nans[n / 2] = -f64::NAN;
         check(&nans, f64::to_bits);
+        // In order either way (nothing to do, or the key path's reversal), with ties.
+        // (+ 0.0: no -0.0, so that the plain path sees it.)
+        let mut sorted: Vec<f64> = plain.iter().map(|&x| (x * 64.0).round() + 0.0).collect();
+        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        check(&sorted, f64::to_bits);
+        sorted.reverse();
+        check(&sorted, f64::to_bits);
         let small: Vec<f32> = plain.iter().map(|&x| (x * 1e3) as f32).collect();
         check(&small, |x| x.to_bits() as u64);
     }
