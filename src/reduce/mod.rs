@@ -346,12 +346,7 @@ impl Batches {
         kernel: RangeFn<'_, P>,
         combine: &mut dyn FnMut(P, P) -> P,
     ) -> P {
-        let Batches {
-            max_parts,
-            len,
-            block,
-            ..
-        } = self;
+        let (max_parts, len, block) = (self.max_parts, self.len, self.block);
         debug_assert!(max_parts.is_power_of_two());
         let blocks = len.div_ceil(block);
         if blocks <= max_parts {
@@ -392,12 +387,7 @@ impl Batches {
         kernel: RangeFn<'_, P>,
         combine: &mut dyn FnMut(P, P) -> P,
     ) -> P {
-        let Batches {
-            block,
-            bytes,
-            parallel,
-            ..
-        } = self;
+        let block = self.block;
         let blocks = len.div_ceil(block);
         // By value (three words), so that the copied job below carries it.
         let range = move |b: usize| start + b * block..start + ((b + 1) * block).min(len);
@@ -414,11 +404,11 @@ impl Batches {
             heap.resize(blocks, P::default());
             &mut heap[..]
         };
-        if blocks == 1 || !parallel {
+        if blocks == 1 || !self.parallel {
             serial(parts);
         } else {
             let slots = Slots::new(parts);
-            let backwards = next_pass_backwards(bytes);
+            let backwards = next_pass_backwards(self.bytes);
             let ran = if opts.one_range_each() {
                 // Everything the job needs is copied into the workers' mailboxes (about
                 // 96 bytes), so that a worker reads nothing of this thread's stack: at
