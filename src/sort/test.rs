@@ -132,23 +132,57 @@ fn radix_branches_match_a_stable_reference() {
     }
 }
 
+/// Non-increasing input is reversed in parallel and each run of equal keys reversed
+/// back, each part taking the runs that begin in its share: runs that cross a
+/// share's end, a run longer than a whole share (a part with no beginning), equal
+/// pairs only here and there (the block test of the fix-up, at and beside block
+/// edges) and no equal pair at all (the reversal alone) must all come out in the
+/// stable order, for every team size.
 #[test]
 fn non_increasing_inputs_keep_equal_keys_in_order() {
-    // Descending with runs of equal keys: reversed, then each run reversed back.
+    // Under Miri one size below the parallel threshold: the big one takes minutes.
     let n = if cfg!(miri) { 600 } else { 100_000 };
-    let x: Vec<u32> = (0..n).map(|i| (n - i) as u32 / 7).collect();
-    let mut want: Vec<usize> = (0..n).collect();
-    want.sort_by_key(|&i| x[i]);
-    for threads in [1, 3] {
-        let mut idx = vec![0; n];
-        argsort(
-            &x,
-            SortOrder::default(),
-            &Options::with_threads(threads).unwrap(),
-            &mut idx,
-        )
-        .unwrap();
-        assert_eq!(idx, want, "{threads} threads");
+    // Equal neighbours at positions q, q + 1 of the reversed input. The fix-up tests
+    // neighbours in blocks of 64 from the first run beginning of a share: 64 is the
+    // edge of a clean first block for one thread, n / 2 + 65 for two (whose second
+    // share starts at n / 2, inside the pair at n / 2 - 1), 200 a run of three.
+    let mut rare: Vec<u32> = (0..n).map(|i| 2 * (n - i) as u32).collect();
+    for q in [64, 200, 201, 577, n / 2 - 1, n / 2 + 65, n - 3] {
+        let i = n - q - 2;
+        rare[i + 1] = rare[i];
+    }
+    let shapes: Vec<(&str, Vec<u32>)> = vec![
+        ("runs of 7", (0..n).map(|i| (n - i) as u32 / 7).collect()),
+        (
+            "runs of 600",
+            (0..n).map(|i| (n - i) as u32 / 600).collect(),
+        ),
+        (
+            "runs longer than a share",
+            (0..n)
+                .map(|i| (n - i) as u32 / (n as u32 / 3 + 1))
+                .collect(),
+        ),
+        ("rare equal pairs", rare),
+        (
+            "strictly decreasing",
+            (0..n).map(|i| (n - i) as u32).collect(),
+        ),
+    ];
+    for (name, x) in shapes {
+        let mut want: Vec<usize> = (0..n).collect();
+        want.sort_by_key(|&i| x[i]);
+        let mut want_values = x.clone();
+        want_values.sort();
+        for threads in 1..=5 {
+            let opts = Options::with_threads(threads).unwrap();
+            let mut idx = vec![0; n];
+            argsort(&x, SortOrder::default(), &opts, &mut idx).unwrap();
+            assert!(idx == want, "{name}, {threads} threads: not stable");
+            let mut v = x.clone();
+            sort(&mut v, SortOrder::default(), &opts).unwrap();
+            assert!(v == want_values, "{name}, {threads} threads: not sorted");
+        }
     }
 }
 
