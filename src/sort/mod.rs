@@ -16,13 +16,16 @@
 //! back, so that no pass computes a float's key. One parallel read
 //! then finds whether the keys are already non-decreasing (nothing to do), or
 //! non-increasing (reverse, then reverse each run of equal keys back: the stable
-//! order), and which key bits differ at all. The sort proper is a stable radix sort
+//! order; both steps in parallel), and which key bits differ at all. The sort proper is a stable radix sort
 //! on the bytes that differ, most significant first where the data is large:
 //! - the team splits the input by its most significant differing byte (each thread
 //!   counts the byte in its contiguous share, a prefix over (byte value, thread)
 //!   gives each thread its output positions, each thread moves its share in order),
-//!   and splits again any piece still longer than half a thread's share; a byte that
-//!   is constant in a piece is passed over without moving anything;
+//!   and splits again any piece still longer than half a thread's share; a byte
+//!   found constant in a piece (its counts fall in one bucket) is passed over
+//!   without moving anything, and the and/or of the keys, taken by the same count,
+//!   then names exactly the bytes that differ in the piece (a piece of equal keys
+//!   is done);
 //! - the pieces, largest first, go one to a thread, which sorts each alone: pieces
 //!   that fit in a core's cache by LSD passes over the remaining differing bytes
 //!   (counts of every byte from one read), larger ones by one more MSD split, pieces

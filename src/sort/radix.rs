@@ -27,6 +27,8 @@ pub trait RadixKey: Copy + Ord + Send + Sync + std::fmt::Debug + 'static {
     fn and(self, other: Self) -> Self;
     /// Bitwise complement (reverses the order).
     fn flip(self) -> Self;
+    /// The bits of the bytes below byte `d` (all ones in bytes 0..d).
+    fn low_bytes(d: usize) -> Self;
 }
 
 macro_rules! radix_key {
@@ -54,6 +56,14 @@ macro_rules! radix_key {
             #[inline(always)]
             fn flip(self) -> Self {
                 !self
+            }
+            #[inline(always)]
+            fn low_bytes(d: usize) -> Self {
+                if d >= Self::BYTES {
+                    Self::MAX
+                } else {
+                    (1 << (8 * d)) - 1
+                }
             }
         }
     )*};
@@ -245,7 +255,7 @@ fn sort_team(n: usize, opts: &Options) -> usize {
 /// survey of its plain keys, or `None` when some value has none (NaN, -0.0). Where
 /// every value has one, the plain key is the ascending key ([`SortKey::key`]).
 fn plain_survey<T: SortKey>(data: &[T], k: usize) -> Option<Survey<T::Key>> {
-    let whole = Piece::whole(data.len(), 0);
+    let whole = Piece::whole(data.len(), T::Key::ZERO);
     // Read only: the pointer is mutable for `Raw`'s sake.
     let buf = Raw(data.as_ptr().cast_mut());
     let mut parts: Vec<Option<Survey<T::Key>>> = vec![None; k];
@@ -285,7 +295,7 @@ fn to_plain_keys<'a, T: SortKey>(
     );
     let n = data.len();
     let k = sort_team(n, opts);
-    let whole = Piece::whole(n, 0);
+    let whole = Piece::whole(n, T::Key::ZERO);
     let buf = Raw(data.as_mut_ptr());
     for_parts(k, move |p| {
         // SAFETY: part p alone touches its share (static_block partitions 0..n).
@@ -306,7 +316,7 @@ fn to_plain_keys<'a, T: SortKey>(
 fn from_plain_keys<T: SortKey>(keys: &mut [T::Key], mask: T::Key, opts: &Options) {
     let n = keys.len();
     let k = sort_team(n, opts);
-    let whole = Piece::whole(n, 0);
+    let whole = Piece::whole(n, T::Key::ZERO);
     let buf = Raw(keys.as_mut_ptr());
     for_parts(k, move |p| {
         // SAFETY: part p alone touches its share.
@@ -428,11 +438,11 @@ const LSD_MAX_BYTES: usize = 192 << 10;
 /// more than the few comparisons of such a range.
 const INSERTION_MAX_LEN: usize = 48;
 
-/// The bytes below `below` in which `differ` is nonzero, most significant last.
-fn passes_below<K: RadixKey>(differ: K, below: usize) -> ([usize; 16], usize) {
+/// The bytes in which `differ` is nonzero, most significant last.
+fn passes<K: RadixKey>(differ: K) -> ([usize; 16], usize) {
     let mut out = [0; 16];
     let mut len = 0;
-    for d in 0..below.min(K::BYTES) {
+    for d in 0..K::BYTES {
         if differ.byte(d) != 0 {
             out[len] = d;
             len += 1;
@@ -458,12 +468,42 @@ fn scatter<V: Copy, K: RadixKey>(
 }
 
 /// How many keys of `v` have each value of byte `d`.
-fn count_byte<V: Copy, K: RadixKey>(v: &[V], d: usize, key: impl Fn(V) -> K) -> [usize; 256] {
-    let mut counts = [0usize; 256];
-    for &x in v {
-        counts[key(x).byte(d)] += 1;
+/// Also the and and the or of the keys (for the piece's own differing bits when
+/// byte `d` turns out constant): two register operations an element in a loop
+/// bound by its table increments, so they cost next to nothing.
+fn count_byte<V: Copy, K: RadixKey>(
+    v: &[V],
+    d: usize,
+    key: impl Fn(V) -> K,
+) -> ([usize; 256], K, K) {
+    // Four tables, element i counted in table i mod 4: a run of equal bytes (few
+    // distinct keys, a constant byte) then makes four independent chains of
+    // increments instead of one chain through the same counter, whose every step
+    // waits for the previous store (about 5 cycles on current x86 cores).
+    let mut tables = [[0usize; 256]; 4];
+    let (mut and, mut or) = (K::MAX, K::ZERO);
+    let mut quads = v.chunks_exact(4);
+    for q in &mut quads {
+        for (t, &x) in tables.iter_mut().zip(q) {
+            let kx = key(x);
+            t[kx.byte(d)] += 1;
+            and = and.and(kx);
+            or = or.or(kx);
+        }
     }
-    counts
+    for &x in quads.remainder() {
+        let kx = key(x);
+        tables[0][kx.byte(d)] += 1;
+        and = and.and(kx);
+        or = or.or(kx);
+    }
+    let mut counts = tables[0];
+    for t in &tables[1..] {
+        for (c, &x) in counts.iter_mut().zip(t) {
+            *c += x;
+        }
+    }
+    (counts, and, or)
 }
 
 /// Exclusive prefix of one count table, in place.
@@ -477,17 +517,11 @@ fn exclusive_prefix(counts: &mut [usize; 256]) {
 }
 
 /// Sorts the elements of `cur` on this thread, with `other` (as long) as scratch.
-/// Only key bytes below `below` in which `differ` (bits in which keys of the whole
-/// input differ) is nonzero may differ here. The result ends in `cur` when `in_cur`,
-/// else in `other`. Stable.
-fn sort_range<V, K, F>(
-    cur: &mut [V],
-    other: &mut [V],
-    in_cur: bool,
-    key: F,
-    below: usize,
-    differ: K,
-) where
+/// Keys of `cur` differ only in bits set in `differ` (it may name more: a range
+/// inherits its parent's bits, less the bytes its parent split on). The result ends
+/// in `cur` when `in_cur`, else in `other`. Stable.
+fn sort_range<V, K, F>(cur: &mut [V], other: &mut [V], in_cur: bool, key: F, differ: K)
+where
     V: Copy,
     K: RadixKey,
     F: Fn(V) -> K + Copy,
@@ -503,7 +537,7 @@ fn sort_range<V, K, F>(
             }
         }
     };
-    let (cands, nc) = passes_below(differ, below);
+    let (cands, nc) = passes(differ);
     let cands = &cands[..nc];
     if nc == 0 || m < 2 {
         finish(cur, other, true);
@@ -548,28 +582,31 @@ fn sort_range<V, K, F>(
         finish(cur, other, in_a);
         return;
     }
-    // MSD on the most significant byte that differs in this range (a candidate whose
-    // counts fall in one bucket is passed over), then each bucket on its own.
-    for &d in cands.iter().rev() {
-        let counts = count_byte(cur, d, key);
-        if counts.contains(&m) {
-            continue;
-        }
-        let mut pos = counts;
-        exclusive_prefix(&mut pos);
-        scatter(cur, other, &mut pos, d, key);
-        let (mut a, mut b) = (&mut *other, &mut *cur);
-        for &c in &counts {
-            let (ha, ta) = std::mem::take(&mut a).split_at_mut(c);
-            let (hb, tb) = std::mem::take(&mut b).split_at_mut(c);
-            sort_range(ha, hb, !in_cur, key, d, differ);
-            a = ta;
-            b = tb;
-        }
+    // MSD on the most significant byte that differs in this range, then each bucket
+    // on its own.
+    let d = cands[nc - 1];
+    let (counts, and, or) = count_byte(cur, d, key);
+    if counts.contains(&m) {
+        // Byte d is the same in every key here: the range's own bits, from the same
+        // read, name exactly the bytes that differ in it, so that no further count
+        // is wasted on a constant byte (1e6 f64 of 16 distinct values: pieces of one
+        // value after the team's splits cost one count, not a count of each of their
+        // 6 remaining bytes).
+        sort_range(cur, other, in_cur, key, and.diff(or));
         return;
     }
-    // Every key of the range is the same.
-    finish(cur, other, true);
+    let mut pos = counts;
+    exclusive_prefix(&mut pos);
+    scatter(cur, other, &mut pos, d, key);
+    let inherit = differ.and(K::low_bytes(d));
+    let (mut a, mut b) = (&mut *other, &mut *cur);
+    for &c in &counts {
+        let (ha, ta) = std::mem::take(&mut a).split_at_mut(c);
+        let (hb, tb) = std::mem::take(&mut b).split_at_mut(c);
+        sort_range(ha, hb, !in_cur, key, inherit);
+        a = ta;
+        b = tb;
+    }
 }
 
 /// What one part of the input says about its keys: counts of the neighbours that
@@ -717,23 +754,23 @@ fn merge_surveys<K: RadixKey>(parts: &[Survey<K>]) -> Survey<K> {
 }
 
 /// A range of the input waiting to be sorted: where it lies, which buffer holds it,
-/// and the key bytes that may still differ in it (those below `below`).
+/// and the bits in which its keys may differ (a superset: see [`sort_range`]).
 #[derive(Clone, Copy, Debug)]
-struct Piece {
+struct Piece<K> {
     start: usize,
     len: usize,
     in_data: bool,
-    below: usize,
+    differ: K,
 }
 
-impl Piece {
-    /// All `n` elements, in the data buffer, bytes below `below` still to sort.
-    fn whole(n: usize, below: usize) -> Self {
+impl<K: RadixKey> Piece<K> {
+    /// All `n` elements, in the data buffer, their keys differing in `differ`.
+    fn whole(n: usize, differ: K) -> Self {
         Piece {
             start: 0,
             len: n,
             in_data: true,
-            below,
+            differ,
         }
     }
 
@@ -923,8 +960,8 @@ where
         return Ok(());
     }
     let k = sort_team(n, opts);
-    // The whole input, as the first piece to split.
-    let whole = Piece::whole(n, K::BYTES);
+    // The input's share of part p, for the survey (read only).
+    let input = Piece::whole(n, K::ZERO);
     // One read, unless the caller made it: in order already, in reverse order, and
     // which key bits differ.
     let all = known.unwrap_or_else(|| {
@@ -934,7 +971,7 @@ where
         for_parts(k, move |p| {
             // SAFETY: data is only read in this phase; slot p of `parts` belongs to
             // part p alone.
-            unsafe { out.get().add(p).write(survey(whole.share(src, k, p), key)) };
+            unsafe { out.get().add(p).write(survey(input.share(src, k, p), key)) };
         });
         merge_surveys(&parts)
     });
@@ -952,16 +989,18 @@ where
     scratch.resize(n, data[0]);
     let differ = all.and.diff(all.or);
     if k == 1 {
-        sort_range(data, &mut scratch, true, key, K::BYTES, differ);
+        sort_range(data, &mut scratch, true, key, differ);
         return Ok(());
     }
     // Pieces at least this long are split by the whole team (one parallel MSD pass);
     // shorter ones are sorted each by one thread, largest first. A piece longer than
     // a thread's share would leave the others idle at the end.
     let split_len = (n / (2 * k)).max(LSD_MAX_BYTES / size_of::<V>().max(1));
-    let mut split = vec![whole];
+    let mut split = vec![Piece::whole(n, differ)];
     let mut leaves = Vec::new();
     let mut counts = vec![0usize; k * 256];
+    // The and and the or of each part's keys in the last count.
+    let mut part_bits = vec![(K::MAX, K::ZERO); k];
     let bufs = (Raw(data.as_mut_ptr()), Raw(scratch.as_mut_ptr()));
     while let Some(piece) = split.pop() {
         let (src, dst) = if piece.in_data {
@@ -969,37 +1008,42 @@ where
         } else {
             (bufs.1, bufs.0)
         };
-        // The most significant byte below `below` in which the piece's keys differ:
-        // the input's differ bits say which bytes may; a byte whose counts fall in
-        // one bucket is passed over without moving anything.
-        let (cands, nc) = passes_below(differ, piece.below);
-        let mut digit = None;
-        for &d in cands[..nc].iter().rev() {
-            let counts_raw = Raw(counts.as_mut_ptr());
-            for_parts(k, move |p| {
-                // SAFETY: the piece is only read in this phase.
-                let local = count_byte(unsafe { piece.share(src, k, p) }, d, key);
-                // SAFETY: row p of `counts` belongs to part p alone.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        local.as_ptr(),
-                        counts_raw.get().add(p * 256),
-                        256,
-                    )
-                };
-            });
-            let spike =
-                (0..256).any(|b| (0..k).map(|p| counts[p * 256 + b]).sum::<usize>() == piece.len);
-            if !spike {
-                digit = Some(d);
-                break;
+        // The most significant byte in which the piece's keys may differ (a piece is
+        // only split when they may differ somewhere).
+        let (cands, nc) = passes(piece.differ);
+        let d = cands[nc - 1];
+        let counts_raw = Raw(counts.as_mut_ptr());
+        let bits_raw = Raw(part_bits.as_mut_ptr());
+        for_parts(k, move |p| {
+            // SAFETY: the piece is only read in this phase.
+            let (local, and, or) = count_byte(unsafe { piece.share(src, k, p) }, d, key);
+            // SAFETY: row p of `counts` and slot p of `part_bits` belong to part p
+            // alone.
+            unsafe {
+                std::ptr::copy_nonoverlapping(local.as_ptr(), counts_raw.get().add(p * 256), 256);
+                bits_raw.get().add(p).write((and, or));
+            };
+        });
+        let spike =
+            (0..256).any(|b| (0..k).map(|p| counts[p * 256 + b]).sum::<usize>() == piece.len);
+        if spike {
+            // Byte d is the same in every key of the piece: the bits of its keys, from
+            // the same read, name exactly the bytes that differ in it (as in
+            // `sort_range`); then the piece again on those.
+            let (and, or) = part_bits
+                .iter()
+                .fold((K::MAX, K::ZERO), |(a, o), &(pa, po)| (a.and(pa), o.or(po)));
+            let exact = Piece {
+                differ: and.diff(or),
+                ..piece
+            };
+            if exact.differ == K::ZERO {
+                leaves.push(exact);
+            } else {
+                split.push(exact);
             }
-        }
-        let Some(d) = digit else {
-            // Every key of the piece is the same.
-            leaves.push(Piece { below: 0, ..piece });
             continue;
-        };
+        }
         // Exclusive prefix over (byte value, part), offset by the piece's start.
         let mut bucket_len = [0usize; 256];
         let mut running = piece.start;
@@ -1040,9 +1084,9 @@ where
                 start,
                 len,
                 in_data: !piece.in_data,
-                below: d,
+                differ: piece.differ.and(K::low_bytes(d)),
             };
-            if len >= split_len && d > 0 {
+            if len >= split_len && child.differ != K::ZERO {
                 split.push(child);
             } else if len > 0 {
                 leaves.push(child);
@@ -1067,9 +1111,9 @@ where
             )
         };
         if l.in_data {
-            sort_range(a, b, true, key, l.below, differ);
+            sort_range(a, b, true, key, l.differ);
         } else {
-            sort_range(b, a, false, key, l.below, differ);
+            sort_range(b, a, false, key, l.differ);
         }
     });
     Ok(())
