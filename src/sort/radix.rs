@@ -433,6 +433,16 @@ pub(super) fn for_parts(k: usize, f: impl Fn(usize) + Copy + Send + Sync) {
 /// passes over main memory, and the ranges spread over the team.
 const LSD_MAX_BYTES: usize = 192 << 10;
 
+/// In-cache ranges of at least this many elements whose differing bytes each take
+/// at most [`FEW_VALUES`] values are split on their top byte first (see
+/// `sort_range`). Below it the 256-entry scans that count the values cost more
+/// than the passes they can save.
+const FEW_MIN_LEN: usize = 1024;
+
+/// See [`FEW_MIN_LEN`]: random keys take all 256 values of their low bytes, and
+/// a few dozen distinct keys take at most that many of any byte.
+const FEW_VALUES: usize = 64;
+
 /// Ranges shorter than this are sorted by the standard library's stable sort (an
 /// insertion sort there): a radix pass costs a 256-entry table to clear and prefix,
 /// more than the few comparisons of such a range.
@@ -560,12 +570,45 @@ where
                 h[kv.byte(d)] += 1;
             }
         }
-        let mut in_a = true;
+        // The bytes that differ here, and how many values each takes.
+        let mut live = [0usize; 16];
+        let mut nl = 0;
+        let mut widest = 0;
         for &d in cands {
-            // A byte that is the same in every key of the range moves nothing.
-            if hist[d].iter().any(|&c| c as usize == m) {
-                continue;
+            let values = hist[d].iter().filter(|&&c| c != 0).count();
+            if values > 1 {
+                live[nl] = d;
+                nl += 1;
+                widest = widest.max(values);
             }
+        }
+        let live = &live[..nl];
+        if nl > 1 && m >= FEW_MIN_LEN && widest <= FEW_VALUES {
+            // Every differing byte takes few values, as when the keys are few
+            // distinct values: one MSD split on the top byte, after which each
+            // bucket's own counts find the bytes still differing in it (none for a
+            // bucket of one value), instead of an LSD pass over every byte.
+            let d = live[nl - 1];
+            let mut pos = [0usize; 256];
+            let mut running = 0;
+            for (p, &c) in pos.iter_mut().zip(&hist[d]) {
+                *p = running;
+                running += c as usize;
+            }
+            scatter(cur, other, &mut pos, d, key);
+            let inherit = differ.and(K::low_bytes(d));
+            let (mut a, mut b) = (&mut *other, &mut *cur);
+            for &c in &hist[d] {
+                let (ha, ta) = std::mem::take(&mut a).split_at_mut(c as usize);
+                let (hb, tb) = std::mem::take(&mut b).split_at_mut(c as usize);
+                sort_range(ha, hb, !in_cur, key, inherit);
+                a = ta;
+                b = tb;
+            }
+            return;
+        }
+        let mut in_a = true;
+        for &d in live {
             let mut pos = [0usize; 256];
             let mut running = 0;
             for (p, &c) in pos.iter_mut().zip(&hist[d]) {
