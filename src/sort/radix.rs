@@ -596,12 +596,16 @@ where
                 running += c as usize;
             }
             scatter(cur, other, &mut pos, d, key);
-            let inherit = differ.and(K::low_bytes(d));
             let (mut a, mut b) = (&mut *other, &mut *cur);
             for &c in &hist[d] {
                 let (ha, ta) = std::mem::take(&mut a).split_at_mut(c as usize);
                 let (hb, tb) = std::mem::take(&mut b).split_at_mut(c as usize);
-                sort_range(ha, hb, !in_cur, key, inherit);
+                if c > 0 {
+                    // The bucket's own bits by one vector read of it (in cache):
+                    // a bucket of one value is then done without its counts.
+                    let s = survey(ha, key);
+                    sort_range(ha, hb, !in_cur, key, s.and.diff(s.or));
+                }
                 a = ta;
                 b = tb;
             }
