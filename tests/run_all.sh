@@ -29,7 +29,8 @@ step cargo test --lib -p parfor -p parfor-header
 # arithmetic at any opt-level, so the bits are the same).
 step cargo test --workspace --release --test '*' --bin parfor-compare -- --include-ignored
 # The kernel and reduction bit-identity tests again under every kernel level this CPU
-# has (PARFOR_ISA; tests/isa.rs also compares the levels' bits with each other).
+# has (PARFOR_ISA; tests/isa.rs also compares the levels' bits with each other), and
+# the sort's unit tests (its survey is compiled for each level too).
 isa_levels="baseline"
 grep -qw avx2 /proc/cpuinfo && isa_levels="$isa_levels avx2"
 for f in avx512f avx512bw avx512vl avx512dq; do grep -qw "$f" /proc/cpuinfo || f=; [ -n "$f" ] || break; done
@@ -38,7 +39,7 @@ for f in avx512f avx512bw avx512vl avx512dq; do grep -qw "$f" /proc/cpuinfo || f
 # features, so cargo reuses the builds above instead of compiling parfor again
 # (without it each of these steps rebuilt it: 7 minutes in CI).
 for isa in $isa_levels; do
-  step env PARFOR_ISA=$isa cargo test --lib -p parfor -p parfor-header kernels::
+  step env PARFOR_ISA=$isa cargo test --lib -p parfor -p parfor-header -- kernels:: sort::
   step env PARFOR_ISA=$isa cargo test --workspace --release --test reduce --test isa
 done
 if [ "${PARFOR_SKIP_MIRI:-}" = 1 ]; then
