@@ -258,7 +258,17 @@ def call_cost(args):
     print(f"  parfor.sum(x):                   {fmt_time(t_sum)}  "
           f"(overhead over the bare call: {fmt_time(t_sum - t_bare)})")
     print(f"  numpy.sum(x):                    {fmt_time(t_np)}  (parfor / numpy: {t_sum / t_np:.2f})")
-    names = ("max", "mean", "nansum", "argmin") if hasattr(parfor.lib, "parfor_reduce_array") else ("max",)
+    index = parfor.ffi.new("size_t *")
+    argmin_fn = parfor.lib.parfor_argmin
+
+    def bare_argmin():
+        argmin_fn(pointer, 8, 1, null, index)
+
+    print(f"  bare cffi call of parfor_argmin: {fmt_time(time_per_call(bare_argmin, budget))}")
+    names = ("max", "min", "prod", "any", "all", "mean", "var", "std", "nansum", "nanmax", "nanmean",
+             "argmin", "argmax", "count_nonzero")
+    if not hasattr(parfor.lib, "parfor_reduce_array"):
+        names = ("max",)
     for name in names:
         t_p = time_per_call(lambda name=name: getattr(parfor, name)(x), budget)
         t_n = time_per_call(lambda name=name: getattr(np, name)(x), budget)

@@ -355,47 +355,101 @@ def _run_reduce(a, axes, mask, op, acc, out, keepdims, kept_shape, num_threads, 
 # --- sum, prod, nansum ---------------------------------------------------------------
 
 
-# dtype -> (dtype code, C type of the result slot, numpy scalar type), for the 1-D
-# hot path. _FLAT_SUM: the dtypes whose numpy sum/prod has the element type itself.
-_FLAT = {
-    dt: (_CODE[dt], _SLOT_CTYPE + " *", dt.type)
-    for dt, _SLOT_CTYPE in (
-        (_F32, "float"),
-        (_F64, "double"),
-        (np.dtype(np.int8), "int8_t"),
-        (np.dtype(np.int16), "int16_t"),
-        (np.dtype(np.int32), "int32_t"),
-        (_I64, "int64_t"),
-        (_U8, "uint8_t"),
-        (np.dtype(np.uint16), "uint16_t"),
-        (np.dtype(np.uint32), "uint32_t"),
-        (_U64, "uint64_t"),
-    )
-}
-_FLAT_SUM = {dt: _FLAT[dt] for dt in (_F32, _F64, _I64, _U64)}
+# The hot path of small calls: a full reduction of a C-contiguous array goes through
+# the 1-D entry points (equal to the N-d ones on the same data, parfor.h) with its
+# result written into a preallocated one-element numpy array, which skips building
+# descriptors and cdata per call (each ffi.new costs about as much as the call
+# itself). Indexing that array gives the numpy scalar numpy returns.
+#
+# _FLAT: the dtypes whose 1-D result has the element type (every reducible dtype;
+# bool is read as uint8 and its 0 or 1 lands in a bool array); _FLAT_SUM: those
+# whose numpy sum/prod has the element type itself.
+_FLAT = frozenset(_CODE)
+_FLAT_SUM = frozenset((_F32, _F64, _I64, _U64))
 # The NaN operators in the 1-D parfor_reduce once the header has them.
 _HAVE_NAN_OPS = hasattr(Op, "NAN_SUM")
 
 
-def _flat(x, op, num_threads, table=_FLAT):
-    """The full reduction of a C-contiguous array through the 1-D ``parfor_reduce``
-    (equal to ``parfor_reduce_array`` of the same data, parfor.h), computed and
-    returned in the element type; None when ``x`` is anything else: the hot path of
-    small calls, which skips building array descriptors."""
-    if type(x) is not np.ndarray:
-        return None
-    flat = table.get(x.dtype)
-    if flat is None:
-        return None
+class _Scratch:
+    """The result slots of one hot-path call: a one-element array (and the cdata
+    pointing into it) per result dtype, the index of argmin/argmax, and prebuilt
+    ``parfor_array`` descriptors for mean/var/std. A call takes a scratch from
+    ``_free_scratch`` and puts it back when done, so that calls running at once
+    (Python threads, the GIL released during the C call; a signal handler between
+    the call and the read) never share one."""
+
+    __slots__ = ("results", "index", "index_ptr", "x_descs", "count", "moments", "keep")
+
+    def __init__(self):
+        keep = []
+        self.keep = keep
+        self.results = {}
+        for dt in _CODE:
+            arr = np.empty(1, dt)
+            self.results[dt] = (arr, ffi.from_buffer(arr))
+        arr = np.empty(1, np.intp)
+        self.index = arr
+        self.index_ptr = ffi.from_buffer("size_t[]", arr)
+        # x as a 1-D array of each dtype (data and length set per call).
+        self.x_descs = {}
+        for dt, code in _CODE.items():
+            shape = ffi.new(_SIZES, 1)
+            strides = ffi.new(_STRIDES, [dt.itemsize])
+            desc = ffi.new(_array_type or _parfor_array_type(), {
+                "data": ffi.NULL, "dtype": code, "ndim": 1, "shape": shape, "strides": strides,
+            })
+            keep += (shape, strides)
+            self.x_descs[dt] = (desc, shape)
+        # count, mean and m2 as 0-d arrays: count in uint64, mean/m2 per float type.
+        self.count = self._scalar_desc(_U64, _U64_CODE)
+        self.moments = {
+            acc: (self._scalar_desc(acc, _CODE[acc]), self._scalar_desc(acc, _CODE[acc]))
+            for acc in (_F32, _F64)
+        }
+
+    def _scalar_desc(self, dt, code):
+        arr = np.empty(1, dt)
+        data = ffi.from_buffer(arr)
+        desc = ffi.new(_array_type or _parfor_array_type(), {
+            "data": data, "dtype": code, "ndim": 0, "shape": ffi.NULL, "strides": ffi.NULL,
+        })
+        self.keep.append(data)
+        return arr, desc
+
+
+_free_scratch = []
+
+
+def _take_scratch():
+    try:
+        return _free_scratch.pop()
+    except IndexError:
+        return _Scratch()
+
+
+def _flat_ok(x, table):
+    """Whether ``x`` takes the hot path: an ndarray (not a subclass) of a dtype in
+    ``table``, C-contiguous and aligned."""
+    if type(x) is not np.ndarray or x.dtype not in table:
+        return False
     flags = x.flags
-    if not (flags.c_contiguous and flags.aligned):
+    return flags.c_contiguous and flags.aligned
+
+
+def _flat(x, op, num_threads, table=_FLAT):
+    """The full reduction of a C-contiguous array through the 1-D ``parfor_reduce``,
+    computed and returned in the element type (a numpy scalar); None when ``x`` does
+    not take the hot path (see _flat_ok)."""
+    if not _flat_ok(x, table):
         return None
-    code, slot, scalar = flat
-    out = ffi.new(slot)
-    status = _parfor_reduce(ffi.from_buffer(x), x.size, code, op, options(num_threads), out)
+    scratch = _take_scratch()
+    arr, slot = scratch.results[x.dtype]
+    status = _parfor_reduce(ffi.from_buffer(x), x.size, _CODE[x.dtype], op, options(num_threads), slot)
+    r = arr[0]
+    _free_scratch.append(scratch)
     if status:
         raise error_for(status)
-    return scalar(out[0])
+    return r
 
 
 def _default_sum_dtype(dt):
@@ -624,6 +678,11 @@ def nanmax(
 
 
 def _logical(x, axis, out, keepdims, num_threads, op, what):
+    if axis is None and out is None and not keepdims:
+        r = _flat(x, op, num_threads)
+        if r is not None:
+            # 1 or 0 in the element type (a bool array's is already np.bool_).
+            return r if x.dtype == _BOOL else (np.True_ if r else np.False_)
     a = _as_array(x, what)
     axes, mask = _axes(a, axis)
     shape, kept_shape = _shapes(a, axes)
@@ -673,6 +732,20 @@ def count_nonzero(
     a = _as_array(x, "parfor.count_nonzero() argument x")
     if a.dtype != _BOOL:
         a = np.asarray(np.not_equal(a, 0))
+    if axis is None and not keepdims and _flat_ok(a, _CODE):
+        # The hot path: the bools as a 1-D uint8 array summed into uint64.
+        scratch = _take_scratch()
+        x_desc, x_len = scratch.x_descs[_BOOL]
+        count_arr, count_desc = scratch.count
+        buf = ffi.from_buffer(a)
+        x_desc.data = buf
+        x_len[0] = a.size
+        status = _reduce_array(x_desc, ALL_AXES, _SUM, options(num_threads), count_desc)
+        count = int(count_arr[0])
+        _free_scratch.append(scratch)
+        if status:
+            raise error_for(status)
+        return count
     axes, mask = _axes(a, axis)
     shape, kept_shape = _shapes(a, axes)
     res = _run_reduce(
@@ -697,14 +770,16 @@ def _arg(x, axis, out, keepdims, num_threads, op, name, what):
     ):
         # The hot path: the 1-D parfor_argmin/argmax of a contiguous array, whose
         # memory order is the logical C order (same index, same first NaN).
-        code = _CODE.get(x.dtype)
-        flags = x.flags
-        if code is not None and flags.c_contiguous and flags.aligned:
-            index = ffi.new("size_t *")
-            status = _FLAT_ARG[op](ffi.from_buffer(x), x.size, code, options(num_threads), index)
+        if _flat_ok(x, _CODE):
+            scratch = _take_scratch()
+            status = _FLAT_ARG[op](
+                ffi.from_buffer(x), x.size, _CODE[x.dtype], options(num_threads), scratch.index_ptr
+            )
+            r = scratch.index[0]
+            _free_scratch.append(scratch)
             if status:
                 raise error_for(status)
-            return np.intp(index[0])
+            return r
     a = _as_array(x, what)
     if a.ndim > MAX_DIMS:
         raise ValueError(f"parfor reduces arrays of at most {MAX_DIMS} dimensions, not {a.ndim}")
@@ -823,6 +898,11 @@ def nanargmax(
 
 def _moments(x, axis, dtype, out, ddof, keepdims, num_threads, skip_nan, kind, what):
     """mean (kind "mean"), var or std through one ``parfor_moments_array`` call."""
+    if (
+        axis is None and dtype is None and out is None and not keepdims
+        and type(ddof) is int and _flat_ok(x, _CODE)
+    ):
+        return _moments_flat(x, ddof, num_threads, skip_nan and x.dtype.kind == "f", kind)
     a = _as_array(x, what)
     if skip_nan and a.dtype.kind != "f":
         skip_nan = False  # numpy: the nan- forms of integer arrays are the plain ones
@@ -884,6 +964,56 @@ def _moments(x, axis, dtype, out, ddof, keepdims, num_threads, skip_nan, kind, w
             if kind == "std":
                 res = np.sqrt(res)
     return _finish(np.asarray(res), axes, keepdims, kept_shape, out, result)
+
+
+def _moments_flat(x, ddof, num_threads, skip_nan, kind):
+    """The full mean/var/std of a C-contiguous array: x described as 1-D in a
+    prebuilt descriptor (the same logical order, so the same bits as the N-d call,
+    parfor.h), count/mean/m2 written into the scratch's one-element arrays, and the
+    result finished on scalars exactly as _moments finishes its arrays."""
+    acc = _F32 if x.dtype == _F32 else _F64
+    scratch = _take_scratch()
+    x_desc, x_len = scratch.x_descs[x.dtype]
+    count_arr, count_desc = scratch.count
+    (mean_arr, mean_desc), (m2_arr, m2_desc) = scratch.moments[acc]
+    buf = ffi.from_buffer(x)
+    x_desc.data = buf
+    x_len[0] = x.size
+    status = _moments_array(
+        x_desc, ALL_AXES, MOMENTS_SKIP_NAN if skip_nan else 0, options(num_threads),
+        count_desc, mean_desc, ffi.NULL if kind == "mean" else m2_desc,
+    )
+    count = int(count_arr[0])
+    mean_ = mean_arr[0]
+    m2 = m2_arr[0]
+    _free_scratch.append(scratch)
+    if status:
+        raise error_for(status)
+    # numpy's warnings: the plain forms look at the number of elements, the nan- forms
+    # at the count of non-NaN ones.
+    n = count if skip_nan else x.size
+    if kind == "mean":
+        if n == 0:
+            warnings.warn("Mean of empty slice", RuntimeWarning, stacklevel=5)
+        return mean_
+    rcount = count - ddof
+    if n - ddof <= 0:
+        warnings.warn("Degrees of freedom <= 0 for slice.", RuntimeWarning, stacklevel=5)
+    m2 = float(m2)
+    if rcount > 0:
+        # float / int: the int converted to double (correctly rounded), one IEEE
+        # division: numpy's float64 division of m2 by the int64 count.
+        v = m2 / rcount
+    elif skip_nan:
+        v = math.nan  # numpy's nanvar: NaN where n - ddof <= 0
+    else:
+        v = math.nan if m2 == 0 or m2 != m2 else math.inf  # numpy's m2 / 0
+    if kind == "std":
+        # For float32 the double square root of the float32 variance, rounded once
+        # to float32, is the correctly rounded float32 square root (53 >= 2 * 24 + 2
+        # bits: the double rounding is innocuous), i.e. numpy's np.sqrt.
+        v = math.sqrt(float(acc.type(v)))
+    return acc.type(v)
 
 
 @_public

@@ -536,6 +536,89 @@ class NumpyRules(unittest.TestCase):
                 np.testing.assert_array_equal(np.asarray(parfor.sum(other, axis=axis)), ref)
 
 
+class HotPaths(unittest.TestCase, Checks):
+    """A full reduction of a C-contiguous array takes the 1-D entry points with
+    preallocated result slots (the per-call cost of small calls); the same values
+    in a strided view take the N-d path. Both must give the same result: bits,
+    dtype, type and warnings, and numpy's type and warnings."""
+
+    FUNCTIONS = (
+        "sum", "prod", "nansum", "min", "max", "nanmin", "nanmax", "any", "all",
+        "mean", "var", "std", "nanmean", "nanvar", "nanstd",
+        "argmin", "argmax", "nanargmin", "nanargmax", "count_nonzero",
+    )
+
+    @staticmethod
+    def strided_copy(x):
+        padded = np.zeros(2 * x.size + 1, dtype=x.dtype)
+        view = padded[1::2]
+        view[:] = x
+        assert not view.flags.c_contiguous or x.size < 2
+        return view
+
+    def test_contiguous_and_strided_agree(self):
+        rng = np.random.default_rng(21)
+        # Lengths across the kernels' block and parallel thresholds.
+        lengths = (0, 1, 2, 3, 7, 8, 33, 1000, 4099, 70001)
+        for dtype in DTYPES:
+            for n in lengths:
+                for nan_fraction in ((0.0, 0.2, 1.0) if dtype in FLOATS else (0.0,)):
+                    x = random_values(rng, dtype, (n,), nan_fraction)
+                    if dtype in FLOATS and nan_fraction == 1.0:
+                        x[:] = np.nan
+                    y = self.strided_copy(x)
+                    for name in self.FUNCTIONS:
+                        fn = getattr(parfor, name)
+                        extra = [{}]
+                        if name in ("var", "std", "nanvar", "nanstd"):
+                            extra = [{}, {"ddof": 1}, {"ddof": 3}]
+                        for kw in extra:
+                            what = f"{name}({np.dtype(dtype)}[{n}], {kw}, nan {nan_fraction})"
+                            hot, slow, ref = call(fn, x, **kw), call(fn, y, **kw), call(getattr(np, name), x, **kw)
+                            if isinstance(slow[0], Exception):
+                                self.assertIsInstance(hot[0], type(slow[0]), what)
+                                self.assertEqual(str(hot[0]), str(slow[0]), what)
+                                continue
+                            self.assertEqual(hot[1], slow[1], f"{what}: warnings")
+                            self.assertEqual(type(hot[0]), type(slow[0]), what)
+                            self.assertExact(hot[0], slow[0], what)
+                            if name not in ("var", "std", "nanvar", "nanstd") or n < 2:
+                                self.assertSameAsNumpy(hot, ref, what)
+
+    def test_reshaped_contiguous_arrays(self):
+        """An N-d C-contiguous array reduced in full is read as 1-D: same bits as
+        the same values in Fortran order (the N-d path)."""
+        rng = np.random.default_rng(22)
+        for shape in ((3, 5), (2, 3, 4), (7, 1, 9)):
+            x = random_values(rng, np.float64, shape)
+            f = np.asfortranarray(x)
+            self.assertFalse(f.flags.c_contiguous)
+            for name in ("sum", "mean", "var", "std", "min", "argmax", "any"):
+                fn = getattr(parfor, name)
+                self.assertExact(fn(x), fn(f), f"{name}{shape}")
+
+    def test_threads_do_not_share_result_slots(self):
+        """Calls from several Python threads at once each read their own result."""
+        import threading
+
+        arrays = [np.full(64, float(k)) for k in range(8)]
+        errors = []
+
+        def work(k):
+            x = arrays[k]
+            for _ in range(2000):
+                if parfor.sum(x) != 64.0 * k or parfor.mean(x) != float(k) or parfor.argmax(x) != 0:
+                    errors.append(k)
+                    return
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+
+
 if __name__ == "__main__":
     unittest.main()
 
