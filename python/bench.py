@@ -269,6 +269,8 @@ def call_cost(args):
              "argmin", "argmax", "count_nonzero")
     if not hasattr(parfor.lib, "parfor_reduce_array"):
         names = ("max",)
+    if hasattr(parfor, "cumsum"):
+        names += ("cumsum", "sort", "argsort")
     for name in names:
         t_p = time_per_call(lambda name=name: getattr(parfor, name)(x), budget)
         t_n = time_per_call(lambda name=name: getattr(np, name)(x), budget)

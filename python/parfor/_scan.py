@@ -11,15 +11,15 @@ in parfor.h), where numpy's serial cumsum has ``n - 1``. Element types the libra
 does not scan (float16, complex, object, ...) are handed to numpy.
 """
 
+import functools
+import math
+
 from ._errors import error_for
 from ._ffi import DType, Op, ffi, lib
 
 __all__ = ["cumsum", "cumprod", "cummin", "cummax", "sum_error_bound"]
 
 _parfor_scan = lib.parfor_scan
-def _ptr(address, _cast=ffi.cast):
-    """An integer address as the ``void *`` cffi passes."""
-    return _cast("void *", address)
 
 #: numpy dtype name -> parfor dtype.
 _DTYPES = {
@@ -51,58 +51,89 @@ def sum_error_bound(n):
     return (2 * _TILE - 1) * (levels - 1) + (_TILE - 1)
 
 
+_numpy_module = None
+
+
 def _numpy():
-    try:
-        import numpy
-    except ImportError:  # pragma: no cover - numpy is a test dependency
-        raise ImportError("parfor's cumsum/cumprod/cummin/cummax need numpy") from None
-    return numpy
+    global _numpy_module
+    if _numpy_module is None:
+        try:
+            import numpy
+        except ImportError:  # pragma: no cover - numpy is a test dependency
+            raise ImportError("parfor's cumsum/cumprod/cummin/cummax need numpy") from None
+        _numpy_module = numpy
+    return _numpy_module
 
 
-def _scan_rows(np, src, dst, op, dtype):
+def _row_pointers(buf, rows, step):
+    """The address of each row of a C-contiguous buffer (``ffi.from_buffer``
+    cdata, which holds the buffer for the call), as cffi pointers."""
+    return [buf + r * step for r in range(rows)] if rows > 1 else [buf]
+
+
+def _scan_rows(src, dst, op, dtype):
     """Scans every row of the C-contiguous 2-D arrays ``src`` into ``dst`` (which may
     be ``src``) with one C call each."""
     rows, n = src.shape
-    if n == 0:
+    if n == 0 or rows == 0:
         return
     step = n * src.itemsize
-    base_in, base_out = src.ctypes.data, dst.ctypes.data
-    for r in range(rows):
-        code = _parfor_scan(
-            _ptr(base_in + r * step), n, dtype, op, 0, ffi.NULL, _ptr(base_out + r * step)
-        )
+    buf_in = ffi.from_buffer(src)
+    buf_out = buf_in if dst is src else ffi.from_buffer(dst, require_writable=True)
+    for p_in, p_out in zip(_row_pointers(buf_in, rows, step), _row_pointers(buf_out, rows, step)):
+        code = _parfor_scan(p_in, n, dtype, op, 0, ffi.NULL, p_out)
         if code:
             raise error_for(code)
+
+
+# (reference, input dtype, dtype=) -> (numpy's result dtype, parfor dtype or None).
+_RESULT_TYPES = {}
+
+
+def _result_type(np, reference, in_dtype, dtype):
+    """numpy's result dtype of ``reference`` (its promotion rules, dtype= included,
+    found by running it on an empty array once per combination) and the parfor
+    dtype that computes it, or None when the library does not scan that type."""
+    try:
+        key = (reference, in_dtype, dtype)
+        hit = _RESULT_TYPES.get(key)
+    except TypeError:  # an unhashable dtype= argument: numpy judges it
+        key = hit = None
+    if hit is None:
+        result = reference(np.empty((0,), in_dtype), dtype=dtype).dtype
+        pdtype = _DTYPES.get(result.name) if result.isnative else None
+        hit = (result, None if pdtype is None else int(pdtype))
+        if key is not None and len(_RESULT_TYPES) < 1024:
+            _RESULT_TYPES[key] = hit
+    return hit
 
 
 def _accumulate(a, axis, dtype, out, op, reference, name):
     np = _numpy()
     a = np.asarray(a)
-    # numpy decides the result type (its promotion rules, dtype= included).
-    result_dtype = reference(np.empty((0,), a.dtype), dtype=dtype).dtype
-    pdtype = _DTYPES.get(result_dtype.name)
-    if pdtype is None or not result_dtype.isnative:
+    result_dtype, pdtype = _result_type(np, reference, a.dtype, dtype)
+    if pdtype is None:
         return reference(a, axis=axis, dtype=dtype, out=out)
     if axis is None:
         work = a.reshape(-1)
         axis_out = 0
     else:
         axis_out = np.lib.array_utils.normalize_axis_index(axis, a.ndim)
-        work = np.moveaxis(a, axis_out, -1)
+        work = np.moveaxis(a, axis_out, -1) if axis_out != a.ndim - 1 else a
     shape = work.shape
     # A contiguous copy in the result type where needed (a conversion or a strided
     # lane); otherwise the input is read in place.
     src = np.ascontiguousarray(work, dtype=result_dtype)
     # A fresh copy never overlaps `a`, so the bounds check is exact here.
-    copied = not np.may_share_memory(src, a)
-    rows = src.reshape(int(np.prod(shape[:-1], dtype=np.int64)), shape[-1])
+    copied = src is not a and src.base is not a and not np.may_share_memory(src, a)
+    rows = src.reshape(math.prod(shape[:-1]), shape[-1])
     if copied:
         res = src
-        _scan_rows(np, rows, rows, int(op), int(pdtype))
+        _scan_rows(rows, rows, int(op), pdtype)
     else:
         res = np.empty(shape, result_dtype)
-        _scan_rows(np, rows, res.reshape(rows.shape), int(op), int(pdtype))
-    if axis is not None:
+        _scan_rows(rows, res.reshape(rows.shape), int(op), pdtype)
+    if axis is not None and axis_out != a.ndim - 1:
         res = np.moveaxis(res, -1, axis_out)
     if out is None:
         return res
@@ -145,6 +176,7 @@ def cummax(a, axis=0, dtype=None, out=None):
     )
 
 
+@functools.lru_cache(maxsize=None)
 def _ufunc_reference(ufunc):
     """``ufunc.accumulate`` with cumsum's signature (axis None flattens)."""
 

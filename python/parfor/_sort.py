@@ -12,7 +12,7 @@ library does not sort (float16, complex, object, strings, ...) are handed to num
 
 from ._errors import error_for
 from ._ffi import SORT_STABLE, ffi, lib
-from ._scan import _DTYPES, _numpy, _ptr
+from ._scan import _DTYPES, _numpy, _row_pointers
 
 __all__ = ["sort", "sort_inplace", "argsort"]
 
@@ -25,27 +25,37 @@ def _lanes(np, a, axis):
     if axis is None:
         return a.reshape(-1), None
     axis = np.lib.array_utils.normalize_axis_index(axis, a.ndim)
-    return np.moveaxis(a, axis, -1), axis
+    return (a if axis == a.ndim - 1 else np.moveaxis(a, axis, -1)), axis
+
+
+# dtype -> (parfor dtype, the view dtype that sorts like it) or None.
+_SORTABLE = {}
 
 
 def _sortable(np, dtype):
     """The parfor dtype and the view dtype that sorts like ``dtype``, or None."""
+    try:
+        return _SORTABLE[dtype]
+    except KeyError:
+        pass
     if dtype == np.bool_:
-        return _DTYPES["uint8"], np.dtype(np.uint8)
-    if not dtype.isnative:
-        return None
-    p = _DTYPES.get(dtype.name)
-    return None if p is None else (p, dtype)
+        kinds = int(_DTYPES["uint8"]), np.dtype(np.uint8)
+    elif not dtype.isnative or dtype.name not in _DTYPES:
+        kinds = None
+    else:
+        kinds = int(_DTYPES[dtype.name]), dtype
+    if len(_SORTABLE) < 256:
+        _SORTABLE[dtype] = kinds
+    return kinds
 
 
 def _sort_rows(rows, pdtype, flags):
     count, n = rows.shape
-    if n < 2:
+    if n < 2 or count == 0:
         return
-    step = n * rows.itemsize
-    base = rows.ctypes.data
-    for r in range(count):
-        code = _parfor_sort(_ptr(base + r * step), n, pdtype, flags, ffi.NULL)
+    buf = ffi.from_buffer(rows, require_writable=True)
+    for p in _row_pointers(buf, count, n * rows.itemsize):
+        code = _parfor_sort(p, n, pdtype, flags, ffi.NULL)
         if code:
             raise error_for(code)
 
@@ -64,8 +74,8 @@ def sort(a, axis=-1):
     res = np.array(work, order="C", copy=True)
     lanes = res.view(view)
     _sort_rows(lanes.reshape(-1, lanes.shape[-1]) if lanes.size else lanes.reshape(0, 0),
-               int(pdtype), SORT_STABLE)
-    return res if axis is None else np.moveaxis(res, -1, axis)
+               pdtype, SORT_STABLE)
+    return res if axis is None or axis == a.ndim - 1 else np.moveaxis(res, -1, axis)
 
 
 def sort_inplace(a, axis=-1):
@@ -85,7 +95,7 @@ def sort_inplace(a, axis=-1):
     if last and a.flags.c_contiguous:
         lanes = a.view(view)
         _sort_rows(lanes.reshape(-1, lanes.shape[-1]) if lanes.size else lanes.reshape(0, 0),
-                   int(pdtype), SORT_STABLE)
+                   pdtype, SORT_STABLE)
         return None
     a[...] = sort(a, axis=axis)
     return None
@@ -106,19 +116,12 @@ def argsort(a, axis=-1, stable=False):
     n = src.shape[-1]
     rows = src.reshape(-1, n) if src.size else src.reshape(0, n)
     out = np.empty(rows.shape, dtype=np.uintp)
-    if n:
-        step_in, step_out = n * src.itemsize, n * out.itemsize
-        base_in, base_out = rows.ctypes.data, out.ctypes.data
-        for r in range(rows.shape[0]):
-            code = _parfor_argsort(
-                _ptr(base_in + r * step_in),
-                n,
-                int(pdtype),
-                SORT_STABLE,
-                ffi.NULL,
-                ffi.cast("size_t *", base_out + r * step_out),
-            )
+    if n and rows.shape[0]:
+        ins = _row_pointers(ffi.from_buffer(rows), rows.shape[0], n * src.itemsize)
+        outs = _row_pointers(ffi.from_buffer("size_t[]", out, require_writable=True), rows.shape[0], n)
+        for p_in, p_out in zip(ins, outs):
+            code = _parfor_argsort(p_in, n, pdtype, SORT_STABLE, ffi.NULL, p_out)
             if code:
                 raise error_for(code)
     res = out.view(np.intp).reshape(work.shape)
-    return res if axis_n is None else np.moveaxis(res, -1, axis_n)
+    return res if axis_n is None or axis_n == a.ndim - 1 else np.moveaxis(res, -1, axis_n)
