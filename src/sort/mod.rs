@@ -29,7 +29,12 @@
 //! - the pieces, largest first, go one to a thread, which sorts each alone: pieces
 //!   that fit in a core's cache by LSD passes over the remaining differing bytes
 //!   (counts of every byte from one read), larger ones by one more MSD split, pieces
-//!   of a few dozen elements by insertion sort, pieces of equal keys not at all.
+//!   of a few dozen elements by insertion sort, pieces of equal keys not at all;
+//! - few distinct keys: an in-cache piece that comes from a split on a byte of at
+//!   most 64 values (or the whole input on one thread), and whose sample of 64 keys
+//!   holds at most 32 distinct ones, is first surveyed (a piece of one key or in
+//!   order is done) and then split on its top differing byte alone while that byte
+//!   takes at most 64 values, instead of counting every byte at every level.
 //!
 //! Every step is stable and every piece's place is fixed by the counts, so the result
 //! is the unique stable order whatever the team size and whichever thread sorts which

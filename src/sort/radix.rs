@@ -530,7 +530,15 @@ fn exclusive_prefix(counts: &mut [usize; 256]) {
 /// Keys of `cur` differ only in bits set in `differ` (it may name more: a range
 /// inherits its parent's bits, less the bytes its parent split on). The result ends
 /// in `cur` when `in_cur`, else in `other`. Stable.
-fn sort_range<V, K, F>(cur: &mut [V], other: &mut [V], in_cur: bool, key: F, differ: K)
+///
+/// `few`: the range is a bucket of a split whose byte took at most [`FEW_VALUES`]
+/// values, so its keys are likely few distinct values too. An in-cache range so
+/// marked is surveyed first (one vector read: its exact bits, and a bucket of one
+/// value or already in order is done) and then counted on its top differing byte
+/// alone, and split on it again while that byte takes few values: one count a
+/// level instead of the counts of every byte (1e4 f64 of 16 values, one thread:
+/// two levels of 8 counts an element became two of one).
+fn sort_range<V, K, F>(cur: &mut [V], other: &mut [V], in_cur: bool, key: F, differ: K, few: bool)
 where
     V: Copy,
     K: RadixKey,
@@ -547,6 +555,16 @@ where
             }
         }
     };
+    let in_cache = std::mem::size_of_val(cur) <= LSD_MAX_BYTES;
+    let mut differ = differ;
+    if few && in_cache && m >= INSERTION_MAX_LEN && differ != K::ZERO {
+        let s = survey(cur, key);
+        if s.non_decreasing() {
+            finish(cur, other, true);
+            return;
+        }
+        differ = s.and.diff(s.or);
+    }
     let (cands, nc) = passes(differ);
     let cands = &cands[..nc];
     if nc == 0 || m < 2 {
@@ -558,7 +576,17 @@ where
         finish(cur, other, true);
         return;
     }
-    if std::mem::size_of_val(cur) <= LSD_MAX_BYTES {
+    if few && in_cache && nc > 1 && m >= FEW_MIN_LEN && sample_is_few(cur, key) {
+        // The top differing byte alone.
+        let d = cands[nc - 1];
+        let (counts, _, _) = count_byte(cur, d, key);
+        if counts.iter().filter(|&&c| c != 0).count() <= FEW_VALUES {
+            split_few(cur, other, in_cur, key, d, &counts);
+            return;
+        }
+        // Not few after all: the counts of every byte, below.
+    }
+    if in_cache {
         // LSD: the counts of every pass from one read (no pass changes them). All
         // bytes are counted: shifts by constants and no indirection through the
         // list of candidates, cheaper than skipping the others. m is far below
@@ -589,26 +617,8 @@ where
             // bucket's own counts find the bytes still differing in it (none for a
             // bucket of one value), instead of an LSD pass over every byte.
             let d = live[nl - 1];
-            let mut pos = [0usize; 256];
-            let mut running = 0;
-            for (p, &c) in pos.iter_mut().zip(&hist[d]) {
-                *p = running;
-                running += c as usize;
-            }
-            scatter(cur, other, &mut pos, d, key);
-            let (mut a, mut b) = (&mut *other, &mut *cur);
-            for &c in &hist[d] {
-                let (ha, ta) = std::mem::take(&mut a).split_at_mut(c as usize);
-                let (hb, tb) = std::mem::take(&mut b).split_at_mut(c as usize);
-                if c > 0 {
-                    // The bucket's own bits by one vector read of it (in cache):
-                    // a bucket of one value is then done without its counts.
-                    let s = survey(ha, key);
-                    sort_range(ha, hb, !in_cur, key, s.and.diff(s.or));
-                }
-                a = ta;
-                b = tb;
-            }
+            let counts: [usize; 256] = std::array::from_fn(|b| hist[d][b] as usize);
+            split_few(cur, other, in_cur, key, d, &counts);
             return;
         }
         let mut in_a = true;
@@ -639,18 +649,70 @@ where
         // is wasted on a constant byte (1e6 f64 of 16 distinct values: pieces of one
         // value after the team's splits cost one count, not a count of each of their
         // 6 remaining bytes).
-        sort_range(cur, other, in_cur, key, and.diff(or));
+        sort_range(cur, other, in_cur, key, and.diff(or), few);
         return;
     }
     let mut pos = counts;
     exclusive_prefix(&mut pos);
     scatter(cur, other, &mut pos, d, key);
     let inherit = differ.and(K::low_bytes(d));
+    let few = counts.iter().filter(|&&c| c != 0).count() <= FEW_VALUES;
     let (mut a, mut b) = (&mut *other, &mut *cur);
     for &c in &counts {
         let (ha, ta) = std::mem::take(&mut a).split_at_mut(c);
         let (hb, tb) = std::mem::take(&mut b).split_at_mut(c);
-        sort_range(ha, hb, !in_cur, key, inherit);
+        sort_range(ha, hb, !in_cur, key, inherit, few);
+        a = ta;
+        b = tb;
+    }
+}
+
+/// Elements of a range looked at by [`sample_is_few`].
+const SAMPLE: usize = 64;
+
+/// Whether [`SAMPLE`] evenly spaced keys of `v` hold at most half as many distinct
+/// keys: a guess, from about a microsecond of work, that the range is a few
+/// distinct keys (16 of them show at most 16 in the sample; random keys nearly 64),
+/// so that a range of random keys goes straight to its LSD passes rather than to
+/// an MSD split on a top byte that happens to take few values (uniform floats: the
+/// sign and exponent), which would count it twice.
+fn sample_is_few<V: Copy, K: RadixKey>(v: &[V], key: impl Fn(V) -> K) -> bool {
+    let step = v.len() / SAMPLE;
+    let mut keys = [K::ZERO; SAMPLE];
+    for (i, k) in keys.iter_mut().enumerate() {
+        *k = key(v[i * step]);
+    }
+    keys.sort_unstable();
+    let distinct = 1 + keys.windows(2).filter(|w| w[0] != w[1]).count();
+    distinct <= SAMPLE / 2
+}
+
+/// The MSD split of an in-cache range on byte `d`, whose values `counts` counted
+/// (it takes at most [`FEW_VALUES`] of them): the elements go to `other` by that
+/// byte, then each bucket is sorted as a few-valued range (it surveys its own
+/// bits, so that a bucket of one value is done without counts).
+fn split_few<V, K, F>(
+    cur: &mut [V],
+    other: &mut [V],
+    in_cur: bool,
+    key: F,
+    d: usize,
+    counts: &[usize; 256],
+) where
+    V: Copy,
+    K: RadixKey,
+    F: Fn(V) -> K + Copy,
+{
+    let mut pos = *counts;
+    exclusive_prefix(&mut pos);
+    scatter(cur, other, &mut pos, d, key);
+    let (mut a, mut b) = (&mut *other, &mut *cur);
+    for &c in counts {
+        let (ha, ta) = std::mem::take(&mut a).split_at_mut(c);
+        let (hb, tb) = std::mem::take(&mut b).split_at_mut(c);
+        if c > 0 {
+            sort_range(ha, hb, !in_cur, key, K::MAX, true);
+        }
         a = ta;
         b = tb;
     }
@@ -808,6 +870,9 @@ struct Piece<K> {
     len: usize,
     in_data: bool,
     differ: K,
+    /// A bucket of a split whose byte took at most [`FEW_VALUES`] values (see
+    /// `sort_range`).
+    few: bool,
 }
 
 impl<K: RadixKey> Piece<K> {
@@ -818,6 +883,7 @@ impl<K: RadixKey> Piece<K> {
             len: n,
             in_data: true,
             differ,
+            few: false,
         }
     }
 
@@ -1036,7 +1102,7 @@ where
     scratch.resize(n, data[0]);
     let differ = all.and.diff(all.or);
     if k == 1 {
-        sort_range(data, &mut scratch, true, key, differ);
+        sort_range(data, &mut scratch, true, key, differ, true);
         return Ok(());
     }
     // Pieces at least this long are split by the whole team (one parallel MSD pass);
@@ -1126,12 +1192,14 @@ where
             }
         });
         let mut start = piece.start;
+        let few = bucket_len.iter().filter(|&&c| c != 0).count() <= FEW_VALUES;
         for &len in &bucket_len {
             let child = Piece {
                 start,
                 len,
                 in_data: !piece.in_data,
                 differ: piece.differ.and(K::low_bytes(d)),
+                few,
             };
             if len >= split_len && child.differ != K::ZERO {
                 split.push(child);
@@ -1158,9 +1226,9 @@ where
             )
         };
         if l.in_data {
-            sort_range(a, b, true, key, l.differ);
+            sort_range(a, b, true, key, l.differ, l.few);
         } else {
-            sort_range(b, a, false, key, l.differ);
+            sort_range(b, a, false, key, l.differ, l.few);
         }
     });
     Ok(())

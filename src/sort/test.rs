@@ -134,7 +134,8 @@ fn radix_branches_match_a_stable_reference() {
 
 /// Keys with few values in every byte: a few distinct keys (pieces of one value,
 /// found from the count of their first constant byte), and independent bytes of
-/// four values each (the top-byte split of in-cache ranges, again in each bucket).
+/// four values each (the top-byte split of in-cache ranges, again in each bucket),
+/// and random keys whose sampled places hold one key (the few-keys guess wrong).
 /// The small size sorts on one thread, the large one on teams.
 #[test]
 fn few_values_match_a_stable_reference() {
@@ -162,6 +163,21 @@ fn few_values_match_a_stable_reference() {
                 "4 values a byte",
                 (0..n)
                     .map(|_| (0..8).fold(0u64, |k, d| k | ((next() % 4) * 0x41) << (8 * d)))
+                    .collect(),
+            ),
+            (
+                // One key at every place the few-keys sample of a whole-range sort
+                // looks (every (n / 64)-th element), random keys elsewhere: the
+                // sample says few, the count of the top byte says not.
+                "a misleading sample",
+                (0..n)
+                    .map(|i| {
+                        if i % (n / 64) == 0 {
+                            distinct[0]
+                        } else {
+                            next() << 16 ^ next()
+                        }
+                    })
                     .collect(),
             ),
         ];
