@@ -443,6 +443,14 @@ const FEW_MIN_LEN: usize = 1024;
 /// a few dozen distinct keys take at most that many of any byte.
 const FEW_VALUES: usize = 64;
 
+/// Buckets of a team split shorter than this are sorted together with their
+/// neighbours, as one leaf of at least this many elements (a radix sort of the
+/// group orders it by the split byte too): a leaf's fixed costs (a count table of
+/// every byte to clear and prefix, a call, a claim from the shared counter) are a
+/// microsecond or two, more than sorting a few dozen elements (1e4 random u64 on two
+/// threads splits into 256 buckets of about 40).
+const LEAF_MIN_LEN: usize = 2048;
+
 /// Ranges shorter than this are sorted by the standard library's stable sort (an
 /// insertion sort there): a radix pass costs a 256-entry table to clear and prefix,
 /// more than the few comparisons of such a range.
@@ -1193,6 +1201,8 @@ where
         });
         let mut start = piece.start;
         let few = bucket_len.iter().filter(|&&c| c != 0).count() <= FEW_VALUES;
+        // Consecutive short buckets, sorted as one leaf (see LEAF_MIN_LEN).
+        let mut group: Option<Piece<K>> = None;
         for &len in &bucket_len {
             let child = Piece {
                 start,
@@ -1201,13 +1211,32 @@ where
                 differ: piece.differ.and(K::low_bytes(d)),
                 few,
             };
-            if len >= split_len && child.differ != K::ZERO {
-                split.push(child);
-            } else if len > 0 {
-                leaves.push(child);
-            }
             start += len;
+            if len == 0 {
+                continue;
+            }
+            if len >= LEAF_MIN_LEN {
+                leaves.extend(group.take());
+                if len >= split_len && child.differ != K::ZERO {
+                    split.push(child);
+                } else {
+                    leaves.push(child);
+                }
+                continue;
+            }
+            // The group's keys differ in byte d too (its buckets are in order of
+            // it), so it keeps the piece's bits.
+            let g = group.get_or_insert(Piece {
+                len: 0,
+                differ: piece.differ,
+                ..child
+            });
+            g.len += len;
+            if g.len >= LEAF_MIN_LEN {
+                leaves.extend(group.take());
+            }
         }
+        leaves.extend(group);
     }
     // Largest first, so that the last pieces to start are short ones.
     leaves.sort_by_key(|l| std::cmp::Reverse(l.len));
