@@ -2,6 +2,40 @@ use super::radix::SortKey;
 use super::*;
 use crate::schedule::Options;
 
+/// A linear congruential generator (Knuth's MMIX constants): its state after each
+/// step. The tests take the high bits, the better ones.
+fn lcg(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        state
+    }
+}
+
+/// Sorts and argsorts `x` with each team size in `threads`, against the standard
+/// library's stable sort of the keys and of their positions.
+fn check_stable(name: &str, x: &[u64], threads: &[usize]) {
+    let n = x.len();
+    let mut want = x.to_vec();
+    want.sort();
+    let mut want_idx: Vec<usize> = (0..n).collect();
+    want_idx.sort_by_key(|&i| x[i]);
+    for &threads in threads {
+        let opts = Options::with_threads(threads).unwrap();
+        let mut v = x.to_vec();
+        sort(&mut v, SortOrder::default(), &opts).unwrap();
+        assert!(v == want, "{name}, n {n}, {threads} threads: not sorted");
+        let mut idx = vec![0; n];
+        argsort(x, SortOrder::default(), &opts, &mut idx).unwrap();
+        assert!(
+            idx == want_idx,
+            "{name}, n {n}, {threads} threads: not stable"
+        );
+    }
+}
+
 #[test]
 fn float_keys_follow_numpy_order() {
     let order = [
@@ -35,20 +69,13 @@ fn signed_keys_in_order() {
 
 #[test]
 fn radix_matches_std_sort() {
-    let mut state = 12345u64;
+    let mut next = lcg(12345);
     for n in [0usize, 1, 2, 255, 256, 1000, 40_000] {
         // Under Miri the small sizes only: it runs the big one minutes long.
         if cfg!(miri) && n > 1000 {
             continue;
         }
-        let mut v: Vec<i64> = (0..n)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (state >> 20) as i64 - (1 << 43)
-            })
-            .collect();
+        let mut v: Vec<i64> = (0..n).map(|_| (next() >> 20) as i64 - (1 << 43)).collect();
         let mut expect = v.clone();
         expect.sort();
         sort(&mut v, SortOrder::default(), &Options::default()).unwrap();
@@ -69,13 +96,8 @@ fn radix_branches_match_a_stable_reference() {
         // covers the serial code there.
         return;
     }
-    let mut state = 99u64;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        state >> 16
-    };
+    let mut raw = lcg(99);
+    let mut next = move || raw() >> 16;
     let n = 200_000;
     let shapes: Vec<(&str, Vec<u64>)> = vec![
         (
@@ -105,18 +127,9 @@ fn radix_branches_match_a_stable_reference() {
         ),
     ];
     for (name, x) in shapes {
-        let mut want = x.clone();
-        want.sort();
-        let mut want_idx: Vec<usize> = (0..n).collect();
-        want_idx.sort_by_key(|&i| x[i]);
+        check_stable(name, &x, &[1, 2, 3, 4]);
         for threads in [1, 2, 3, 4] {
             let opts = Options::with_threads(threads).unwrap();
-            let mut v = x.clone();
-            sort(&mut v, SortOrder::default(), &opts).unwrap();
-            assert!(v == want, "{name}, {threads} threads: not sorted");
-            let mut idx = vec![0; n];
-            argsort(&x, SortOrder::default(), &opts, &mut idx).unwrap();
-            assert!(idx == want_idx, "{name}, {threads} threads: not stable");
             // Signed keys: the same shapes through the sign flip, descending too.
             let xs: Vec<i64> = x.iter().map(|&u| u as i64).collect();
             let mut idx = vec![0; n];
@@ -145,13 +158,8 @@ fn few_values_match_a_stable_reference() {
         // sort's unsafe parts there.
         return;
     }
-    let mut state = 7u64;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        state >> 16
-    };
+    let mut raw = lcg(7);
+    let mut next = move || raw() >> 16;
     let distinct: Vec<u64> = (0..16).map(|_| next() << 16 ^ next()).collect();
     for n in [3000, 200_000] {
         let shapes: Vec<(&str, Vec<u64>)> = vec![
@@ -182,22 +190,7 @@ fn few_values_match_a_stable_reference() {
             ),
         ];
         for (name, x) in shapes {
-            let mut want = x.clone();
-            want.sort();
-            let mut want_idx: Vec<usize> = (0..n).collect();
-            want_idx.sort_by_key(|&i| x[i]);
-            for threads in [1, 2, 3] {
-                let opts = Options::with_threads(threads).unwrap();
-                let mut v = x.clone();
-                sort(&mut v, SortOrder::default(), &opts).unwrap();
-                assert!(v == want, "{name}, n {n}, {threads} threads: not sorted");
-                let mut idx = vec![0; n];
-                argsort(&x, SortOrder::default(), &opts, &mut idx).unwrap();
-                assert!(
-                    idx == want_idx,
-                    "{name}, n {n}, {threads} threads: not stable"
-                );
-            }
+            check_stable(name, &x, &[1, 2, 3]);
         }
     }
 }
@@ -290,13 +283,8 @@ fn float_plain_key_path_matches_the_key_path() {
             }
         }
     }
-    let mut state = 99u64;
-    let mut next = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        state >> 11
-    };
+    let mut raw = lcg(99);
+    let mut next = move || raw() >> 11;
     // Under Miri one size below the parallel threshold: the big one takes minutes.
     let sizes: &[usize] = if cfg!(miri) { &[300] } else { &[300, 70_000] };
     for &n in sizes {
