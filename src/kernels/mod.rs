@@ -407,6 +407,25 @@ impl Pairwise {
     }
 }
 
+/// Lanes passed through `black_box` on x86-64 for the code it makes, never for the
+/// value. In the float sums (the lanes of each group), without it LLVM's SLP
+/// vectoriser builds the chains of a group and its lane tree as one tree of 2-lane
+/// (xmm) operations, 128 adds a group where 32 zmm (AVX-512) or 64 ymm (AVX2) ones
+/// do, as the v4 and v3 assembly showed; in the NaN-skipping min/max the loop's
+/// selects came out 2 lanes wide the same way. With it the lanes go through memory
+/// once (a group, or a call). Intel VM, one process, f64 SUM: 1e3 180 -> 137 ns, 1e4
+/// 1.54 -> 1.02 us (avx2 level 1.38 -> 1.11 us), 1e5 on two threads 11.0 -> 7.6 us.
+/// At the x86-64 baseline (SSE2, xmm only) it costs 10 % (1e4: 1.49 -> 1.64 us), and
+/// 128-bit NEON is in the same position, so other architectures keep the plain form.
+#[inline(always)]
+fn wide_chains<A>(acc: A) -> A {
+    if cfg!(target_arch = "x86_64") {
+        std::hint::black_box(acc)
+    } else {
+        acc
+    }
+}
+
 /// Float sum of `f(x[i])` over a slice, accumulated in f64 however narrow the input:
 /// groups of [`SUM_GROUP`] consecutive elements (the last may be shorter); in a group,
 /// element i goes to lane i mod [`SUM_LANES`], each lane adding its elements in index
@@ -426,24 +445,6 @@ impl Pairwise {
 /// elements against the former one lane tree per block: about 10-15 % more time per
 /// call; from memory (1e7) no visible difference, the loop being bandwidth-bound.
 /// f32 converted to f64 lanes reads the same bytes and does twice the adds.
-/// The lanes of a group, passed through `black_box` on x86-64 for the code it
-/// makes, never for the value: without it LLVM's SLP vectoriser builds the chains of
-/// a group and its lane tree as one tree of 2-lane (xmm) operations, 128 adds a
-/// group where 32 zmm (AVX-512) or 64 ymm (AVX2) ones do, as the v4 and v3 assembly
-/// showed. With it the lanes go through memory once a group (256 bytes). Intel VM,
-/// one process, f64 SUM: 1e3 180 -> 137 ns, 1e4 1.54 -> 1.02 us (avx2 level 1.38 ->
-/// 1.11 us), 1e5 on two threads 11.0 -> 7.6 us. At the x86-64 baseline (SSE2, xmm
-/// only) it costs 10 % (1e4: 1.49 -> 1.64 us), and 128-bit NEON is in the same
-/// position, so other architectures keep the plain form.
-#[inline(always)]
-fn wide_chains(acc: [f64; SUM_LANES]) -> [f64; SUM_LANES] {
-    if cfg!(target_arch = "x86_64") {
-        std::hint::black_box(acc)
-    } else {
-        acc
-    }
-}
-
 #[inline(always)]
 fn pairwise_map<T: Copy>(x: &[T], f: impl Fn(T) -> f64) -> f64 {
     let mut tree = Pairwise::new();
@@ -530,6 +531,9 @@ fn nan_extreme_lanes<T: Element, const N: usize>(
     let p = for_each_rotated::<T, N>(x, start, |k, v| {
         acc[k] = if better(v, acc[k]) { v } else { acc[k] };
     });
+    // As in the sums (see `wide_chains`): without it the loop's selects compiled to
+    // 2-lane vmaxpd/vminpd at the avx512 level.
+    let mut acc = wide_chains(acc);
     acc.rotate_right(p);
     let m = lane_tree(acc, |a, b| if better(b, a) { b } else { a });
     if m == start && x.iter().all(|v| v.is_nan()) {
