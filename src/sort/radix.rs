@@ -588,8 +588,8 @@ where
         // The top differing byte alone.
         let d = cands[nc - 1];
         let (counts, _, _) = count_byte(cur, d, key);
-        if counts.iter().filter(|&&c| c != 0).count() <= FEW_VALUES {
-            split_few(cur, other, in_cur, key, d, &counts);
+        if few_valued(&counts) {
+            split_on(cur, other, in_cur, key, differ, d, &counts);
             return;
         }
         // Not few after all: the counts of every byte, below.
@@ -626,7 +626,7 @@ where
             // bucket of one value), instead of an LSD pass over every byte.
             let d = live[nl - 1];
             let counts: [usize; 256] = std::array::from_fn(|b| hist[d][b] as usize);
-            split_few(cur, other, in_cur, key, d, &counts);
+            split_on(cur, other, in_cur, key, differ, d, &counts);
             return;
         }
         let mut in_a = true;
@@ -660,19 +660,12 @@ where
         sort_range(cur, other, in_cur, key, and.diff(or), few);
         return;
     }
-    let mut pos = counts;
-    exclusive_prefix(&mut pos);
-    scatter(cur, other, &mut pos, d, key);
-    let inherit = differ.and(K::low_bytes(d));
-    let few = counts.iter().filter(|&&c| c != 0).count() <= FEW_VALUES;
-    let (mut a, mut b) = (&mut *other, &mut *cur);
-    for &c in &counts {
-        let (ha, ta) = std::mem::take(&mut a).split_at_mut(c);
-        let (hb, tb) = std::mem::take(&mut b).split_at_mut(c);
-        sort_range(ha, hb, !in_cur, key, inherit, few);
-        a = ta;
-        b = tb;
-    }
+    split_on(cur, other, in_cur, key, differ, d, &counts);
+}
+
+/// Whether a byte's `counts` hold at most [`FEW_VALUES`] values.
+fn few_valued(counts: &[usize; 256]) -> bool {
+    counts.iter().filter(|&&c| c != 0).count() <= FEW_VALUES
 }
 
 /// Elements of a range looked at by [`sample_is_few`].
@@ -695,15 +688,18 @@ fn sample_is_few<V: Copy, K: RadixKey>(v: &[V], key: impl Fn(V) -> K) -> bool {
     distinct <= SAMPLE / 2
 }
 
-/// The MSD split of an in-cache range on byte `d`, whose values `counts` counted
-/// (it takes at most [`FEW_VALUES`] of them): the elements go to `other` by that
-/// byte, then each bucket is sorted as a few-valued range (it surveys its own
-/// bits, so that a bucket of one value is done without counts).
-fn split_few<V, K, F>(
+/// The MSD split of a range whose keys differ in `differ` on byte `d`, whose
+/// values `counts` counted: the elements go to `other` by that byte, then each
+/// bucket is sorted on its own, with the bits below byte `d`, as a few-valued range
+/// when byte `d` took at most [`FEW_VALUES`] values (see `sort_range`: such an
+/// in-cache bucket surveys its own bits, so that a bucket of one value is done
+/// without counts).
+fn split_on<V, K, F>(
     cur: &mut [V],
     other: &mut [V],
     in_cur: bool,
     key: F,
+    differ: K,
     d: usize,
     counts: &[usize; 256],
 ) where
@@ -714,12 +710,14 @@ fn split_few<V, K, F>(
     let mut pos = *counts;
     exclusive_prefix(&mut pos);
     scatter(cur, other, &mut pos, d, key);
+    let inherit = differ.and(K::low_bytes(d));
+    let few = few_valued(counts);
     let (mut a, mut b) = (&mut *other, &mut *cur);
     for &c in counts {
         let (ha, ta) = std::mem::take(&mut a).split_at_mut(c);
         let (hb, tb) = std::mem::take(&mut b).split_at_mut(c);
         if c > 0 {
-            sort_range(ha, hb, !in_cur, key, K::MAX, true);
+            sort_range(ha, hb, !in_cur, key, inherit, few);
         }
         a = ta;
         b = tb;
@@ -1200,7 +1198,7 @@ where
             }
         });
         let mut start = piece.start;
-        let few = bucket_len.iter().filter(|&&c| c != 0).count() <= FEW_VALUES;
+        let few = few_valued(&bucket_len);
         // Consecutive short buckets, sorted as one leaf (see LEAF_MIN_LEN).
         let mut group: Option<Piece<K>> = None;
         for &len in &bucket_len {
