@@ -407,6 +407,15 @@ class _Scratch:
             for acc in (_F32, _F64)
         }
 
+    def flat(self, x, dt):
+        """``x`` (C-contiguous) as a 1-D array of ``dt`` in this scratch's prebuilt
+        descriptor: (the descriptor, the buffer cdata that holds ``x`` for the call)."""
+        desc, length = self.x_descs[dt]
+        buf = ffi.from_buffer(x)
+        desc.data = buf
+        length[0] = x.size
+        return desc, buf
+
     def _scalar_desc(self, dt, code):
         arr = np.empty(1, dt)
         data = ffi.from_buffer(arr)
@@ -735,11 +744,8 @@ def count_nonzero(
     if axis is None and not keepdims and _flat_ok(a, _CODE):
         # The hot path: the bools as a 1-D uint8 array summed into uint64.
         scratch = _take_scratch()
-        x_desc, x_len = scratch.x_descs[_BOOL]
+        x_desc, _buf = scratch.flat(a, _BOOL)
         count_arr, count_desc = scratch.count
-        buf = ffi.from_buffer(a)
-        x_desc.data = buf
-        x_len[0] = a.size
         status = _reduce_array(x_desc, ALL_AXES, _SUM, options(num_threads), count_desc)
         count = int(count_arr[0])
         _free_scratch.append(scratch)
@@ -973,12 +979,9 @@ def _moments_flat(x, ddof, num_threads, skip_nan, kind):
     result finished on scalars exactly as _moments finishes its arrays."""
     acc = _F32 if x.dtype == _F32 else _F64
     scratch = _take_scratch()
-    x_desc, x_len = scratch.x_descs[x.dtype]
+    x_desc, _buf = scratch.flat(x, x.dtype)
     count_arr, count_desc = scratch.count
     (mean_arr, mean_desc), (m2_arr, m2_desc) = scratch.moments[acc]
-    buf = ffi.from_buffer(x)
-    x_desc.data = buf
-    x_len[0] = x.size
     status = _moments_array(
         x_desc, ALL_AXES, MOMENTS_SKIP_NAN if skip_nan else 0, options(num_threads),
         count_desc, mean_desc, ffi.NULL if kind == "mean" else m2_desc,
