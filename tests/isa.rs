@@ -59,6 +59,7 @@ fn results() -> Vec<String> {
         .iter()
         .map(|&v| (v * 1e9) as i64 - 1_000_000_000)
         .collect();
+    let ints32: Vec<i32> = ints.iter().map(|&v| v as i32).collect();
     for n in [
         0usize, 1, 7, 31, 32, 33, 63, 64, 65, 1000, 4097, 100_003, 1_000_000,
     ] {
@@ -68,13 +69,17 @@ fn results() -> Vec<String> {
             let xf = &big32[off..off + n];
             out.push(format!(
                 "n={n} off={off} kernels sum64={:016x} sum32={:08x} prod32={:08x} \
-                 dot64={:016x} dot32={:08x} sumi64={:016x}",
+                 dot64={:016x} dot32={:08x} sumi64={:016x} prod64={:016x} prod32as64={:016x} \
+                 sumi32as64={:016x}",
                 kernels::sum(x).to_bits(),
                 kernels::sum(xf).to_bits(),
                 kernels::prod(xf).to_bits(),
                 kernels::dot(x, y).to_bits(),
                 kernels::dot(xf, &big32[off + 1..off + 1 + n]).to_bits(),
                 kernels::sum(&ints[off..off + n]),
+                kernels::prod(y).to_bits(),
+                kernels::prod_as::<f32, f64>(xf).to_bits(),
+                kernels::sum_as::<i32, i64>(&ints32[off..off + n]),
             ));
             if n > 0 {
                 out.push(format!(

@@ -23,30 +23,41 @@ pub(crate) const LANES_WIDE: usize = 32;
 pub(crate) const LANES_NARROW: usize = 64;
 
 /// Defines a public kernel that dispatches on the CPU's vector extensions. `$imp`
-/// is the portable body, instantiated for each lane count.
+/// is the portable body: `fn k<T>` instantiates it for `T`'s lane count (see
+/// `lanes!`), `fn k<T, A>` (an input and an accumulator type) calls `$imp::<T, A>`.
 macro_rules! kernel {
-    ($(#[$doc:meta])* fn $name:ident<$T:ident>($($arg:ident : $ty:ty),*) -> $ret:ty = $imp:ident) => {
+    (@dispatch $(#[$doc:meta])* fn $name:ident<$($G:ident),+>($($arg:ident : $ty:ty),*) -> $ret:ty $body:block) => {
         $(#[$doc])*
-        pub fn $name<$T: Element>($($arg: $ty),*) -> $ret {
+        pub fn $name<$($G: Element),+>($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-                unsafe fn v4<$T: Element>($($arg: $ty),*) -> $ret {
-                    lanes!($T, $imp($($arg),*))
-                }
+                unsafe fn v4<$($G: Element),+>($($arg: $ty),*) -> $ret $body
                 #[target_feature(enable = "avx2")]
-                unsafe fn v3<$T: Element>($($arg: $ty),*) -> $ret {
-                    lanes!($T, $imp($($arg),*))
-                }
+                unsafe fn v3<$($G: Element),+>($($arg: $ty),*) -> $ret $body
                 match isa() {
                     // SAFETY: `isa` never returns a level above what the CPU has.
-                    Isa::Avx512 => return unsafe { v4::<$T>($($arg),*) },
+                    Isa::Avx512 => return unsafe { v4::<$($G),+>($($arg),*) },
                     // SAFETY: as above.
-                    Isa::Avx2 => return unsafe { v3::<$T>($($arg),*) },
+                    Isa::Avx2 => return unsafe { v3::<$($G),+>($($arg),*) },
                     Isa::Baseline => {}
                 }
             }
-            lanes!($T, $imp($($arg),*))
+            $body
+        }
+    };
+    ($(#[$doc:meta])* fn $name:ident<$T:ident>($($arg:ident : $ty:ty),*) -> $ret:ty = $imp:ident) => {
+        kernel! {
+            @dispatch $(#[$doc])* fn $name<$T>($($arg: $ty),*) -> $ret {
+                lanes!($T, $imp($($arg),*))
+            }
+        }
+    };
+    ($(#[$doc:meta])* fn $name:ident<$T:ident, $A:ident>($($arg:ident : $ty:ty),*) -> $ret:ty = $imp:ident) => {
+        kernel! {
+            @dispatch $(#[$doc])* fn $name<$T, $A>($($arg: $ty),*) -> $ret {
+                $imp::<$T, $A>($($arg),*)
+            }
         }
     };
 }
@@ -220,6 +231,8 @@ fn fold_lanes<T: Element, const N: usize>(x: &[T], init: T, op: impl Fn(T, T) ->
     // The filler `init` leaves a slot at `init`: op(init, init) == init holds for
     // the float operators (0 + 0, 1 * 1).
     let p = for_each_rotated::<T, N>(x, init, |k, v| acc[k] = op(acc[k], v));
+    // See `wide_chains`: the float products' loop was 2-lane xmm multiplies without it.
+    let mut acc = wide_chains(acc);
     acc.rotate_right(p);
     lane_tree(acc, op)
 }
@@ -582,15 +595,13 @@ kernel! {
     fn nan_max<T>(x: &[T]) -> T = nan_max_imp
 }
 
-/// Sum of `x` converted to the integer accumulator `A`, wrapping. Integer addition
-/// is associative, so the compiler may vectorise in any order.
-pub fn sum_as<T: Element, A: Element>(x: &[T]) -> A {
+#[inline(always)]
+fn sum_as_imp<T: Element, A: Element>(x: &[T]) -> A {
     x.iter().fold(A::ZERO, |s, &v| s.add(v.cast::<A>()))
 }
 
-/// Product of `x` converted to `A`: integers wrap (any order); floats in
-/// [`LANES_WIDE`] lanes of `A`, element i in lane i mod 32, then the lane tree.
-pub fn prod_as<T: Element, A: Element>(x: &[T]) -> A {
+#[inline(always)]
+fn prod_as_imp<T: Element, A: Element>(x: &[T]) -> A {
     if !A::IS_FLOAT {
         return x.iter().fold(A::ONE, |s, &v| s.mul(v.cast::<A>()));
     }
@@ -604,7 +615,19 @@ pub fn prod_as<T: Element, A: Element>(x: &[T]) -> A {
     for (k, &v) in chunks.remainder().iter().enumerate() {
         acc[k] = acc[k].mul(v.cast::<A>());
     }
-    lane_tree(acc, A::mul)
+    // See `wide_chains`: the loop's multiplies were 2-lane xmm ones without it.
+    lane_tree(wide_chains(acc), A::mul)
+}
+
+kernel! {
+    /// Sum of `x` converted to the integer accumulator `A`, wrapping. Integer
+    /// addition is associative, so the compiler may vectorise in any order.
+    fn sum_as<T, A>(x: &[T]) -> A = sum_as_imp
+}
+kernel! {
+    /// Product of `x` converted to `A`: integers wrap (any order); floats in
+    /// [`LANES_WIDE`] lanes of `A`, element i in lane i mod 32, then the lane tree.
+    fn prod_as<T, A>(x: &[T]) -> A = prod_as_imp
 }
 
 /// Combines two partial NaN-skipping minima, `a` from the earlier range: a NaN (an
