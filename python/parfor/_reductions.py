@@ -378,7 +378,7 @@ class _Scratch:
     (Python threads, the GIL released during the C call; a signal handler between
     the call and the read) never share one."""
 
-    __slots__ = ("results", "index", "index_ptr", "x_descs", "count", "moments", "keep")
+    __slots__ = ("results", "index", "index_ptr", "x_descs", "count", "wide", "moments", "keep")
 
     def __init__(self):
         keep = []
@@ -402,6 +402,8 @@ class _Scratch:
             self.x_descs[dt] = (desc, shape)
         # count, mean and m2 as 0-d arrays: count in uint64, mean/m2 per float type.
         self.count = self._scalar_desc(_U64, _U64_CODE)
+        # The int64/uint64 accumulators of narrow integer and bool sums and products.
+        self.wide = {acc: self._scalar_desc(acc, _CODE[acc]) for acc in (_I64, _U64)}
         self.moments = {
             acc: (self._scalar_desc(acc, _CODE[acc]), self._scalar_desc(acc, _CODE[acc]))
             for acc in (_F32, _F64)
@@ -470,6 +472,40 @@ def _default_sum_dtype(dt):
     if kind == "u" and dt.itemsize < 8:
         return _U64
     return dt
+
+
+# _WIDE_SUM: input dtype -> (accumulator, numpy's result dtype) for the sums and
+# products numpy widens without dtype= (bool and integers narrower than 64 bits): the
+# C accumulator is uint64 for unsigned and bool input (bool goes to C as uint8), int64
+# for signed, as _sum_like chooses.
+_WIDE_SUM = {
+    dt: (_U64 if dt.kind in "bu" else _I64, _default_sum_dtype(dt))
+    for dt in _CODE
+    if dt.kind in "biu" and dt.itemsize < 8
+}
+
+
+def _flat_sum(x, op, num_threads):
+    """The hot path of sum, prod and nansum without axis, dtype, out or keepdims: the
+    element type's own accumulator through _flat, or for the dtypes numpy widens
+    (_WIDE_SUM) one ``parfor_reduce_array`` call on the prebuilt 1-D descriptor into
+    a 0-d int64/uint64 slot, the call _sum_like makes with fresh descriptors. None
+    when ``x`` takes neither."""
+    r = _flat(x, op, num_threads, _FLAT_SUM)
+    if r is not None or not _flat_ok(x, _WIDE_SUM):
+        return r
+    acc, result = _WIDE_SUM[x.dtype]
+    scratch = _take_scratch()
+    x_desc, _buf = scratch.flat(x, x.dtype)
+    arr, out_desc = scratch.wide[acc]
+    status = _reduce_array(x_desc, 1, op, options(num_threads), out_desc)
+    r = arr[0]
+    _free_scratch.append(scratch)
+    if status:
+        raise error_for(status)
+    # A bool count (uint64, at most 2^63) in numpy's int64; else already the type
+    # (the conversion costs a fifth of the call).
+    return r if result is acc else result.type(r)
 
 
 def _sum_like(x, axis, dtype, out, keepdims, num_threads, op, name, what, np_fn, exact=False):
@@ -545,7 +581,7 @@ def sum(  # noqa: A001
     ``num_threads`` sets the team size of this call (default: the runtime's).
     """
     if axis is None and dtype is None and out is None and not keepdims and not exact:
-        r = _flat(x, _SUM, num_threads, _FLAT_SUM)
+        r = _flat_sum(x, _SUM, num_threads)
         if r is not None:
             return r
     return _sum_like(
@@ -565,7 +601,7 @@ def prod(
 ) -> Result:
     """Product of array elements over the given axes, as :func:`numpy.prod`."""
     if axis is None and dtype is None and out is None and not keepdims:
-        r = _flat(x, _PROD, num_threads, _FLAT_SUM)
+        r = _flat_sum(x, _PROD, num_threads)
         if r is not None:
             return r
     return _sum_like(
@@ -585,7 +621,7 @@ def nansum(
 ) -> Result:
     """Sum treating NaN as zero, as :func:`numpy.nansum` (all-NaN slices give 0)."""
     if _HAVE_NAN_OPS and axis is None and dtype is None and out is None and not keepdims:
-        r = _flat(x, _NAN_SUM, num_threads, _FLAT_SUM)
+        r = _flat_sum(x, _NAN_SUM, num_threads)
         if r is not None:
             return r
     return _sum_like(
