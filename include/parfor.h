@@ -486,8 +486,8 @@ enum parfor_status parfor_argmax(const void *data,
  identity) only on success; begin == end copies the identity.
  Errors: PARFOR_ERR_NULL_ARGUMENT (identity, fold, combine, out),
  PARFOR_ERR_INVALID_ARGUMENT (begin > end, acc_size == 0 or too large, options),
- PARFOR_ERR_CALLBACK (a fold returned nonzero), PARFOR_ERR_RUNTIME (the identity's
- copy or an accumulator could not be allocated; nothing is written).
+ PARFOR_ERR_CALLBACK (a fold returned nonzero), PARFOR_ERR_RUNTIME (the block
+ accumulators could not be allocated; nothing is written).
  */
 enum parfor_status parfor_reduce_with(size_t begin,
                                       size_t end,

@@ -337,8 +337,8 @@ unsafe fn arg_extreme(
 /// identity) only on success; begin == end copies the identity.
 /// Errors: PARFOR_ERR_NULL_ARGUMENT (identity, fold, combine, out),
 /// PARFOR_ERR_INVALID_ARGUMENT (begin > end, acc_size == 0 or too large, options),
-/// PARFOR_ERR_CALLBACK (a fold returned nonzero), PARFOR_ERR_RUNTIME (the identity's
-/// copy or an accumulator could not be allocated; nothing is written).
+/// PARFOR_ERR_CALLBACK (a fold returned nonzero), PARFOR_ERR_RUNTIME (the block
+/// accumulators could not be allocated; nothing is written).
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C-unwind" fn parfor_reduce_with(
@@ -372,27 +372,31 @@ pub unsafe extern "C-unwind" fn parfor_reduce_with(
             let range = boundary::range(begin, end)?;
             // SAFETY: the caller passes NULL or a valid parfor_options.
             let opts = unsafe { boundary::options(opts) }?;
-            // SAFETY: the caller passes `acc_size` readable bytes at `identity`.
-            let identity_bytes =
-                unsafe { std::slice::from_raw_parts(identity.cast::<u8>(), acc_size) };
-            // Fallible: an accumulator of any size may come from C (issue 13, row 3).
-            // Inline, without an allocation, up to one cache line.
-            let Some(identity) = crate::reduce::user::AccBytes::try_from_bytes(identity_bytes)
-            else {
-                return Err(fail(
-                    PARFOR_ERR_RUNTIME,
-                    format!("cannot allocate a copy of the identity ({acc_size} bytes)"),
-                ));
-            };
-            Ok((fold, combine, range, opts, identity))
+            Ok((fold, combine, range, opts))
         },
-        |(fold, combine, range, opts, identity)| {
+        |(fold, combine, range, opts)| {
+            // The identity is read only while the blocks' accumulators are set, all
+            // before `out` (which may be the identity) is written; reads of it from
+            // several threads at once are what the header promises the caller.
+            let identity = UserCtx(identity.cast_mut());
             let ctx = UserCtx(ctx);
             let result = crate::reduce::user::reduce_bytes(
                 range,
                 &opts,
-                identity.as_bytes(),
-                |r, acc| {
+                acc_size,
+                move |acc| {
+                    // SAFETY: the caller passes `acc_size` readable bytes at
+                    // `identity`; `acc` is a fresh accumulator of at least acc_size
+                    // bytes in the library's memory, so the two do not overlap.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            identity.get().cast::<u8>().cast_const(),
+                            acc,
+                            acc_size,
+                        )
+                    }
+                },
+                move |r, acc| {
                     // SAFETY: `acc` is a live, exclusive, 64-byte aligned buffer of
                     // acc_size bytes; fold is the caller's function for this ctx.
                     let code = unsafe { fold(ctx.get(), r.start, r.end, acc.cast()) };
@@ -406,12 +410,16 @@ pub unsafe extern "C-unwind" fn parfor_reduce_with(
                     // SAFETY: two distinct live accumulators of acc_size bytes.
                     unsafe { combine(ctx.get(), acc.cast(), other.cast()) }
                 },
+                |bytes| {
+                    // SAFETY: `out` is non-NULL with acc_size writable bytes; `bytes`
+                    // (acc_size of them) are the library's own accumulator, so the
+                    // two do not overlap.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(bytes.as_ptr(), out.cast::<u8>(), acc_size)
+                    }
+                },
             );
-            finish(result, "fold", |bytes: crate::reduce::user::AccBytes| {
-                // SAFETY: `out` is non-NULL with acc_size writable bytes; `bytes` holds
-                // acc_size bytes in its own allocation, so the two do not overlap.
-                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), out.cast::<u8>(), acc_size) }
-            })
+            finish(result, "fold", |()| ())
         },
     )
 }

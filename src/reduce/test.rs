@@ -374,3 +374,109 @@ fn user_reductions_combine_in_the_level_by_level_tree() {
         }
     }
 }
+
+#[test]
+fn byte_reductions_match_the_typed_ones() {
+    // `reduce_bytes` (the C ABI's slab of accumulators) against `reduce_with` on the
+    // same state: a sum and an order-sensitive hash in the first 16 bytes of an
+    // accumulator of one line (inline slab) or of 100 bytes (two lines a block),
+    // under the static schedule (the copied job) and the dynamic one (the chunker).
+    use crate::schedule::Schedule;
+    let hash = |h: u64, other: u64| h.wrapping_mul(1_000_003).rotate_left(7) ^ other;
+    let sizes: &[usize] = if cfg!(miri) {
+        &[1, 5, 9]
+    } else {
+        &[1, 2, 4, 5, 8, 9, 100, 256, 300, 1000]
+    };
+    for size in [24usize, 100] {
+        let mut identity = vec![0u8; size];
+        identity[size - 1] = 0xA5;
+        for &n in sizes {
+            for threads in [1, 3] {
+                for schedule in [Schedule::Static, Schedule::Dynamic] {
+                    let opts = Options::new(threads, schedule, 0).unwrap();
+                    let what = format!("size {size}, n {n}, {threads} threads, {schedule:?}");
+                    let typed = user::reduce_with(
+                        0..n,
+                        &opts,
+                        || (0u64, 0u64),
+                        |r, acc: &mut (u64, u64)| {
+                            acc.0 += r.clone().map(|i| i as u64).sum::<u64>();
+                            acc.1 = r.start as u64 + 1;
+                            Ok::<(), ()>(())
+                        },
+                        |acc, other| *acc = (acc.0 + other.0, hash(acc.1, other.1)),
+                    )
+                    .unwrap();
+                    let read = |p: *const u8, k: usize| {
+                        // SAFETY: accumulators hold at least 16 bytes.
+                        u64::from_ne_bytes(unsafe { *p.add(8 * k).cast::<[u8; 8]>() })
+                    };
+                    let write = |p: *mut u8, k: usize, v: u64| {
+                        // SAFETY: as above.
+                        unsafe { *p.add(8 * k).cast::<[u8; 8]>() = v.to_ne_bytes() }
+                    };
+                    let bytes = user::reduce_bytes(
+                        0..n,
+                        &opts,
+                        size,
+                        |acc| {
+                            assert_eq!(acc as usize % 64, 0, "{what}: alignment");
+                            // SAFETY: a fresh accumulator of `size` bytes.
+                            unsafe { std::ptr::copy_nonoverlapping(identity.as_ptr(), acc, size) }
+                        },
+                        |r, acc| {
+                            write(
+                                acc,
+                                0,
+                                read(acc, 0) + r.clone().map(|i| i as u64).sum::<u64>(),
+                            );
+                            write(acc, 1, r.start as u64 + 1);
+                            Ok::<(), ()>(())
+                        },
+                        |acc, other| {
+                            write(acc, 0, read(acc, 0) + read(other, 0));
+                            write(acc, 1, hash(read(acc, 1), read(other, 1)));
+                        },
+                        |result| {
+                            assert_eq!(result.len(), size);
+                            assert_eq!(result[size - 1], 0xA5, "{what}: bytes past the state");
+                            (read(result.as_ptr(), 0), read(result.as_ptr(), 1))
+                        },
+                    )
+                    .unwrap();
+                    assert_eq!(bytes, typed, "{what}");
+                }
+            }
+        }
+        // An empty range delivers the identity; a failing fold is returned with its
+        // block's range, and nothing is delivered.
+        let opts = Options::with_threads(2).unwrap();
+        let empty = user::reduce_bytes(
+            5..5,
+            &opts,
+            size,
+            // SAFETY: as above.
+            |acc| unsafe { std::ptr::copy_nonoverlapping(identity.as_ptr(), acc, size) },
+            |_, _| Ok::<(), ()>(()),
+            |_, _| {},
+            |result| result.to_vec(),
+        )
+        .unwrap();
+        assert_eq!(empty, identity);
+        let failed = user::reduce_bytes(
+            0..40,
+            &opts,
+            size,
+            // SAFETY: as above.
+            |acc| unsafe { std::ptr::copy_nonoverlapping(identity.as_ptr(), acc, size) },
+            |r, _| if r.contains(&17) { Err(17u32) } else { Ok(()) },
+            |_, _| {},
+            |_| panic!("delivered after a failed fold"),
+        );
+        match failed {
+            Err(Error::Cancelled { range, cause: 17 }) => assert!(range.contains(&17)),
+            other => panic!("size {size}: {other:?}"),
+        }
+    }
+}
