@@ -276,6 +276,13 @@ def call_cost(args):
         t_n = time_per_call(lambda name=name: getattr(np, name)(x), budget)
         print(f"  parfor.{name}(x): {fmt_time(t_p)}, numpy.{name}(x): {fmt_time(t_n)} "
               f"(parfor / numpy: {t_p / t_n:.2f})")
+    # The sums numpy widens (bool and narrow integers into int64/uint64).
+    for dtype in ("int32", "uint8", "bool"):
+        y = x.astype(dtype)
+        t_p = time_per_call(lambda y=y: parfor.sum(y), budget)
+        t_n = time_per_call(lambda y=y: np.sum(y), budget)
+        print(f"  parfor.sum(x as {dtype}): {fmt_time(t_p)}, numpy.sum: {fmt_time(t_n)} "
+              f"(parfor / numpy: {t_p / t_n:.2f})")
 
 
 if __name__ == "__main__":
