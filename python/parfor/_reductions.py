@@ -404,6 +404,10 @@ class _Scratch:
         self.count = self._scalar_desc(_U64, _U64_CODE)
         # The int64/uint64 accumulators of narrow integer and bool sums and products.
         self.wide = {acc: self._scalar_desc(acc, _CODE[acc]) for acc in (_I64, _U64)}
+        # A bool count: written as uint64, read through an int64 view of the same
+        # element (numpy's type for it; the count is below 2^63, so the bits agree).
+        count_arr, count_desc = self.wide[_U64]
+        self.wide[_BOOL] = (count_arr.view(_I64), count_desc)
         self.moments = {
             acc: (self._scalar_desc(acc, _CODE[acc]), self._scalar_desc(acc, _CODE[acc]))
             for acc in (_F32, _F64)
@@ -494,18 +498,18 @@ def _flat_sum(x, op, num_threads):
     r = _flat(x, op, num_threads, _FLAT_SUM)
     if r is not None or not _flat_ok(x, _WIDE_SUM):
         return r
-    acc, result = _WIDE_SUM[x.dtype]
+    acc, _result = _WIDE_SUM[x.dtype]
     scratch = _take_scratch()
     x_desc, _buf = scratch.flat(x, x.dtype)
-    arr, out_desc = scratch.wide[acc]
+    # bool: the uint64 slot read as numpy's int64 (see _Scratch; converting the
+    # scalar instead cost a fifth of the call).
+    arr, out_desc = scratch.wide[_BOOL if x.dtype == _BOOL else acc]
     status = _reduce_array(x_desc, 1, op, options(num_threads), out_desc)
     r = arr[0]
     _free_scratch.append(scratch)
     if status:
         raise error_for(status)
-    # A bool count (uint64, at most 2^63) in numpy's int64; else already the type
-    # (the conversion costs a fifth of the call).
-    return r if result is acc else result.type(r)
+    return r
 
 
 def _sum_like(x, axis, dtype, out, keepdims, num_threads, op, name, what, np_fn, exact=False):
