@@ -443,17 +443,27 @@ fn active_policy_spins_and_wins_over_omp_wait_policy() {
     let exe = build("wait_cpu", "cc", &[]);
     // The counterpart of the test above, and proof that the measurement sees
     // spinning: three workers that never park burn most of the two cores for the
-    // whole second. 100 ms leaves room for a loaded machine.
-    let ms = idle_cpu_ms(
-        &exe,
-        &[
-            ("PARFOR_WAIT_POLICY", "active"),
-            ("OMP_WAIT_POLICY", "passive"),
-        ],
-    );
+    // whole second. 100 ms leaves room for a loaded machine; on one where other
+    // processes take both cores, workers that yield every few microseconds can get
+    // little of them (17 ms seen once beside a compiler), so up to five tries: a
+    // runtime that parks fails them all.
+    let env = [
+        ("PARFOR_WAIT_POLICY", "active"),
+        ("OMP_WAIT_POLICY", "passive"),
+    ];
+    let tries: Vec<f64> = (0..5)
+        .scan(false, |spun, _| {
+            if *spun {
+                return None;
+            }
+            let ms = idle_cpu_ms(&exe, &env);
+            *spun = ms > 100.0;
+            Some(ms)
+        })
+        .collect();
     assert!(
-        ms > 100.0,
-        "PARFOR_WAIT_POLICY=active: only {ms} ms of CPU: not spinning?"
+        tries.iter().any(|&ms| ms > 100.0),
+        "PARFOR_WAIT_POLICY=active: only {tries:?} ms of CPU in five tries: not spinning?"
     );
 }
 

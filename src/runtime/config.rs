@@ -55,7 +55,16 @@ pub struct Config {
     pub cpus: usize,
     /// PARFOR_OMP_TEAM: when to borrow the OpenMP runtime's threads.
     pub omp_team: OmpTeam,
+    /// PARFOR_TREE_FANOUT: children per node of the post-and-join tree that calls of
+    /// more than 8 helpers use; 0: no tree (the leader posts to every helper).
+    pub tree_fanout: usize,
 }
+
+/// Children per node of the post-and-join tree, as libomp's tree barrier's default
+/// branching (4): at 16 threads two levels, at 64 three, at 256 four; each level
+/// costs one line transfer per child on its node's path. `PARFOR_TREE_FANOUT`
+/// changes it (2..=16, or 0 for no tree).
+pub const DEFAULT_TREE_FANOUT: usize = 4;
 
 /// The configuration, read from the environment on first use.
 pub fn config() -> &'static Config {
@@ -140,12 +149,26 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>, warn: &mut dyn FnMut(Strin
             }
         },
     };
+    let tree_fanout = match get("PARFOR_TREE_FANOUT") {
+        None => DEFAULT_TREE_FANOUT,
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(f) if f == 0 || (2..=super::team::MAX_FANOUT).contains(&f) => f,
+            _ => {
+                warn(format!(
+                    "ignoring PARFOR_TREE_FANOUT={v:?}: expected 0 (no tree) or 2 to {}",
+                    super::team::MAX_FANOUT
+                ));
+                DEFAULT_TREE_FANOUT
+            }
+        },
+    };
     Config {
         default_threads,
         wait,
         nested,
         cpus,
         omp_team,
+        tree_fanout,
     }
 }
 
@@ -253,6 +276,14 @@ mod test {
             OmpTeam::Never
         );
         let (c, w) = run(&[("PARFOR_OMP_TEAM", "sometimes")]);
+        assert_eq!(run(&[]).0.tree_fanout, DEFAULT_TREE_FANOUT);
+        assert_eq!(run(&[("PARFOR_TREE_FANOUT", "0")]).0.tree_fanout, 0);
+        assert_eq!(run(&[("PARFOR_TREE_FANOUT", " 8 ")]).0.tree_fanout, 8);
+        for bad in ["1", "17", "wide"] {
+            let (t, w) = run(&[("PARFOR_TREE_FANOUT", bad)]);
+            assert_eq!(t.tree_fanout, DEFAULT_TREE_FANOUT, "{bad}");
+            assert!(w[0].contains("PARFOR_TREE_FANOUT"), "{w:?}");
+        }
         assert_eq!(c.omp_team, OmpTeam::Auto);
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("PARFOR_OMP_TEAM=\"sometimes\""), "{w:?}");

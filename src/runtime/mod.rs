@@ -353,7 +353,7 @@ fn team(slot: &'static ForkSlot<Team>) -> &'static Team {
     slot.get(|| {
         register_fork_handler();
         let c = config::config();
-        Team::new_leaked(c.wait, c.cpus)
+        Team::new_leaked(c.wait, c.cpus, c.tree_fanout)
     })
 }
 

@@ -29,8 +29,11 @@
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
+use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
@@ -88,6 +91,9 @@ struct Mailbox {
     /// The post counter of the last job sent (see `word`); the worker spins on it,
     /// and parks on the team's `park`.
     signal: AtomicU32,
+    /// How many payload words the job uses: a worker that forwards the job down the
+    /// tree (see [`Team::children`]) copies only those.
+    words: UnsafeCell<u32>,
     call: UnsafeCell<Call>,
     post: AtomicU64,
     payload: UnsafeCell<Payload>,
@@ -182,6 +188,9 @@ unsafe fn no_job(_: &Payload, _: usize, _: usize) {
 struct Worker {
     mailbox: CachePadded<Mailbox>,
     done: CachePadded<AtomicU32>,
+    /// Where this worker parks while it waits for its children in the tree (see
+    /// [`Team::children`]); they nudge it after their `done`.
+    wait: CachePadded<WaitWord>,
     /// Set (before its last `done`) by a worker whose thread a forced unwind ended:
     /// the leader replaces it before its next post.
     ended: AtomicBool,
@@ -215,12 +224,33 @@ pub(crate) struct Team {
     /// CPUs the process may use: a team larger than this cannot avoid sharing them,
     /// so its workers do not try to move off the leader's CPU.
     cpus: usize,
+    /// Children per node of the post-and-join tree for calls of more than
+    /// [`FLAT_HELPERS`] helpers; 0: the leader posts to and joins every helper itself.
+    fanout: usize,
+    /// Worker `i` of the team at index `i` (index 0 unused), for workers that forward
+    /// a job to their children: written by the leader when it starts or replaces a
+    /// worker, before any post that makes that worker someone's child.
+    nodes: Box<[AtomicPtr<Worker>]>,
 }
+
+/// Up to this many helpers the leader posts to and joins each one itself: a post is
+/// a few plain stores into the helper's line and the join polls independent lines,
+/// so at 8 helpers the leader's O(P) work costs less than the extra hand-off of a
+/// tree level (one line transfer, 0.1-0.2 us between cores of a socket). Past it the
+/// leader posts to `fanout` children, each of which forwards the job to its own
+/// children before its part and joins them after it: O(fanout x log P) on the
+/// critical path instead of O(P) (see `README.md`, "Many threads").
+pub(super) const FLAT_HELPERS: usize = 8;
+
+/// The widest tree node: a forwarding worker keeps its children's counters on its
+/// stack.
+pub(crate) const MAX_FANOUT: usize = 16;
 
 struct LeaderState {
     workers: Vec<&'static Worker>,
-    /// The last post counter value sent to each worker.
-    seqs: Vec<Seq>,
+    /// The post counter value last sent to each of the leader's own children (in the
+    /// tree, the others' are kept by their parents).
+    seqs: Vec<u32>,
     /// A worker allocated for a thread that could not be started, kept for the next
     /// attempt (allocating one per failed attempt leaked it).
     spare: Option<&'static Worker>,
@@ -249,7 +279,7 @@ impl Drop for BusyGuard<'_> {
 impl Team {
     /// A team with no workers yet, leaked: worker threads borrow it for the life of
     /// the process (and in a forked child it must never be dropped; see `mod.rs`).
-    pub(crate) fn new_leaked(policy: WaitPolicy, cpus: usize) -> &'static Team {
+    pub(crate) fn new_leaked(policy: WaitPolicy, cpus: usize, fanout: usize) -> &'static Team {
         Box::leak(Box::new(Team {
             busy: CachePadded::new(AtomicBool::new(false)),
             leader_wait: CachePadded::new(WaitWord::default()),
@@ -265,7 +295,48 @@ impl Team {
             ended: AtomicUsize::new(0),
             policy,
             cpus,
+            fanout,
+            nodes: (0..=super::MAX_THREADS)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
         }))
+    }
+
+    /// The workers that node `node` (0: the leader, i: worker i) posts to and joins in
+    /// a call with `helpers` helpers (workers 1..=helpers): up to [`FLAT_HELPERS`]
+    /// helpers (or with no tree configured) the leader's children are all of them;
+    /// past that, the nodes form a `fanout`-ary heap (node n's children are
+    /// n*fanout+1 ..= n*fanout+fanout), as in libomp's tree barrier.
+    fn children(&self, node: usize, helpers: usize) -> Range<usize> {
+        let end = helpers + 1;
+        if self.fanout < 2 || helpers <= FLAT_HELPERS {
+            return if node == 0 { 1..end } else { end..end };
+        }
+        let first = node * self.fanout + 1;
+        first.min(end)..(first + self.fanout).min(end)
+    }
+
+    /// Where worker `index` nudges its parent after its `done`: the leader's word, or
+    /// in the tree its parent worker's.
+    fn parent_wait(&self, index: usize, helpers: usize) -> &WaitWord {
+        if self.fanout < 2 || helpers <= FLAT_HELPERS || index <= self.fanout {
+            return &self.leader_wait;
+        }
+        &self.node((index - 1) / self.fanout).wait
+    }
+
+    /// Worker `index`, for a worker of the current call (its parent or child).
+    fn node(&self, index: usize) -> &'static Worker {
+        let w = self.nodes[index].load(Ordering::Acquire);
+        // SAFETY: the leader stores worker `index` here (a leaked, never freed
+        // `Worker`) before any post to a call with `index` helpers or more, and that
+        // post happens before this load (signal release, acquire); see `record`.
+        unsafe { &*w }
+    }
+
+    /// Makes worker `w` the team's worker `index` for forwarding workers.
+    fn record(&self, index: usize, w: &'static Worker) {
+        self.nodes[index].store(std::ptr::from_ref(w).cast_mut(), Ordering::Release);
     }
 
     /// Runs `call(payload, tid, k)` for every tid in 0..k, part 0 on the calling
@@ -311,28 +382,22 @@ impl Team {
             posted: placement::ticks() as u32,
         }
         .pack();
-        for (w, seq) in leader.workers[..helpers].iter().zip(&mut leader.seqs) {
-            // SAFETY: the worker is idle: the previous leader saw its `done` reach the
-            // counter value it last sent (or it never ran a job); see the module docs.
-            // Only the bytes the job uses: the payload's second line is written, and
-            // so moves to the worker, only for a job that needs it.
-            unsafe {
-                *w.mailbox.call.get() = call;
-                let words = bytes.div_ceil(8).min(PAYLOAD_WORDS);
-                std::ptr::copy_nonoverlapping(
-                    payload.0.as_ptr(),
-                    (*w.mailbox.payload.get()).0.as_mut_ptr(),
-                    words,
-                );
-            }
-            // Relaxed: published with the job by the signal store below.
-            w.mailbox.post.store(post, Ordering::Relaxed);
-            *seq = seq.wrapping_add(1);
-            // SeqCst: ordered before the load of `park.parked` in `wake_all` below
-            // (see `wait.rs`, "One futex word for many waiters").
-            w.mailbox.signal.store(word(*seq), Ordering::SeqCst);
+        // Only the bytes the job uses: the payload's second line is written, and so
+        // moves to the worker, only for a job that needs it.
+        let words = bytes.div_ceil(8).min(PAYLOAD_WORDS);
+        let kids = self.children(0, helpers);
+        for i in kids.clone() {
+            // SAFETY: the worker is idle: the last call that posted to it saw its
+            // `done` (directly or through its parent's) before returning, and that
+            // call's `busy` release precedes our acquire (or it never ran a job).
+            leader.seqs[i - 1] =
+                unsafe { post_to(leader.workers[i - 1], call, payload, words, post) };
         }
-        // One system call wakes every parked worker, whatever their number.
+        // Orders the signal stores before the load of `park.parked` in `wake_all`
+        // (see `wait.rs`, "One futex word for many waiters"): one fence for all posts
+        // instead of a SeqCst store (a full fence on x86) per worker. One system
+        // call then wakes every parked worker, whatever their number.
+        fence(Ordering::SeqCst);
         let woke = helpers > 0 && self.park.wake_all();
         if woke && k <= self.cpus {
             placement::after_wake();
@@ -342,8 +407,9 @@ impl Team {
         // job borrows from the leader's stack.
         let join = Join {
             team: self,
-            workers: &leader.workers[..helpers],
-            seqs: &leader.seqs[..helpers],
+            wait: &self.leader_wait,
+            workers: &leader.workers[kids.start.saturating_sub(1)..kids.end - 1],
+            seqs: &leader.seqs[kids.start.saturating_sub(1)..kids.end - 1],
         };
         let mine = || {
             let mut tid = 0;
@@ -406,6 +472,7 @@ impl Team {
         while leader.workers.len() < n {
             match self.start_worker(leader, leader.workers.len() + 1) {
                 Some(w) => {
+                    self.record(leader.workers.len() + 1, w);
                     leader.workers.push(w);
                     leader.seqs.push(0);
                 }
@@ -421,6 +488,7 @@ impl Team {
             if leader.workers[i].ended.load(Ordering::Acquire) {
                 match self.start_worker(leader, i + 1) {
                     Some(w) => {
+                        self.record(i + 1, w);
                         leader.workers[i] = w;
                         leader.seqs[i] = 0;
                     }
@@ -446,12 +514,14 @@ impl Team {
             Box::leak(Box::new(Worker {
                 mailbox: CachePadded::new(Mailbox {
                     signal: AtomicU32::new(0),
+                    words: UnsafeCell::new(0),
                     call: UnsafeCell::new(no_job),
                     payload: UnsafeCell::new(Payload::uninit()),
                     post: AtomicU64::new(0),
                 }),
                 // A new worker has "finished" counter value 0, its signal's.
                 done: CachePadded::new(AtomicU32::new(0)),
+                wait: CachePadded::new(WaitWord::default()),
                 ended: AtomicBool::new(false),
             }))
         });
@@ -487,7 +557,34 @@ impl Team {
                     .wait_until(&me.mailbox.signal, self.policy, WORKER_YIELD_EVERY, |v| {
                         v != seen
                     });
-            let post = Post::unpack(me.mailbox.post.load(Ordering::Relaxed));
+            let packed = me.mailbox.post.load(Ordering::Relaxed);
+            let post = Post::unpack(packed);
+            let helpers = post.stride - 1;
+            // In the tree, the job goes on to this worker's children before its own
+            // part runs, and they are joined after it.
+            let kids = self.children(index, helpers);
+            let mut sent = [0u32; MAX_FANOUT];
+            if !kids.is_empty() {
+                // SAFETY: a new signal was observed (acquire): the mailbox holds the
+                // job, unchanged until our `done`. The children are idle: the call
+                // that last posted to them saw their `done` before it returned.
+                unsafe {
+                    let (call, payload) = (*me.mailbox.call.get(), &*me.mailbox.payload.get());
+                    let words = *me.mailbox.words.get() as usize;
+                    for (i, slot) in kids.clone().zip(&mut sent) {
+                        *slot = post_to(self.node(i), call, payload, words, packed);
+                    }
+                }
+                // As the leader's (see `try_run`).
+                fence(Ordering::SeqCst);
+                self.park.wake_all();
+            }
+            let children = Children {
+                team: self,
+                wait: &me.wait,
+                first: kids.start,
+                seqs: &sent[..kids.len()],
+            };
             // Everything up to `done` runs under catch_unwind (for a job that passes
             // forced unwinds: under the `Ended` guard), the placement step too: a
             // worker that died here would leave its leader waiting for ever.
@@ -518,22 +615,89 @@ impl Team {
                         me,
                         index,
                         seen,
+                        helpers,
+                        children: &children,
                     };
                     job();
                     std::mem::forget(ended);
                 }
             }
+            children.join();
             me.done.store(seen, Ordering::SeqCst);
-            self.leader_wait.nudge();
+            self.parent_wait(index, helpers).nudge();
         }
     }
 }
 
-/// Waits, when dropped, until every helper of the leader's current job is done.
+/// Writes a job into worker `w`'s mailbox (`words` words of `payload`) and signals
+/// it; returns the counter value sent, which the worker stores in `done` when it has
+/// finished (its children included).
+///
+/// # Safety
+/// `w` must be idle (it stored `done` for the last value sent to it, and that store
+/// happens before this call), and the caller must be the only one posting to it.
+unsafe fn post_to(w: &Worker, call: Call, payload: &Payload, words: usize, post: u64) -> u32 {
+    // SAFETY: the worker reads these cells only after loading the new signal below
+    // (release / acquire), and not again after its `done` (the caller's contract).
+    unsafe {
+        *w.mailbox.call.get() = call;
+        *w.mailbox.words.get() = words as u32;
+        std::ptr::copy_nonoverlapping(
+            payload.0.as_ptr(),
+            (*w.mailbox.payload.get()).0.as_mut_ptr(),
+            words,
+        );
+    }
+    // Relaxed: published with the job by the signal store below.
+    w.mailbox.post.store(post, Ordering::Relaxed);
+    // The last value sent to this worker, by this poster or by whoever posted to it
+    // last: that store happens before the worker's `done`, which happens before
+    // this call (the caller's contract), so the load sees it. As `Seq`, so that the
+    // counter wraps at the width the unit tests choose.
+    #[allow(clippy::unnecessary_cast)] // Seq is u32 in builds, u8 in unit tests.
+    let next = word((w.mailbox.signal.load(Ordering::Relaxed) as Seq).wrapping_add(1));
+    // Release: publishes the job; the caller's SeqCst fence after its posts orders
+    // this store before its load of `park.parked` (see `wait.rs`).
+    w.mailbox.signal.store(next, Ordering::Release);
+    next
+}
+
+/// A forwarding worker's children in the current call and the counter values it
+/// sent them: it waits for them after its own part, before its `done`.
+struct Children<'a> {
+    team: &'static Team,
+    /// The forwarding worker's own wait word, which its children nudge.
+    wait: &'a WaitWord,
+    /// The first child's index; the others follow.
+    first: usize,
+    seqs: &'a [u32],
+}
+
+impl Children<'_> {
+    fn join(&self) {
+        if self.seqs.is_empty() {
+            return;
+        }
+        let all_done = || {
+            self.seqs
+                .iter()
+                .enumerate()
+                .all(|(i, &seq)| self.team.node(self.first + i).done.load(Ordering::SeqCst) == seq)
+        };
+        if !all_done() {
+            self.wait
+                .wait_until(self.team.policy, LEADER_YIELD_EVERY, |_| all_done());
+        }
+    }
+}
+
+/// Waits, when dropped, until each of the leader's children in the current job is
+/// done (in the tree, a child's `done` covers its own children).
 struct Join<'a> {
     team: &'static Team,
+    wait: &'a WaitWord,
     workers: &'a [&'static Worker],
-    seqs: &'a [Seq],
+    seqs: &'a [u32],
 }
 
 impl Drop for Join<'_> {
@@ -542,11 +706,10 @@ impl Drop for Join<'_> {
             self.workers
                 .iter()
                 .zip(self.seqs)
-                .all(|(w, &seq)| w.done.load(Ordering::SeqCst) == word(seq))
+                .all(|(w, &seq)| w.done.load(Ordering::SeqCst) == seq)
         };
         if !all_done() {
-            self.team
-                .leader_wait
+            self.wait
                 .wait_until(self.team.policy, LEADER_YIELD_EVERY, |_| all_done());
         }
     }
@@ -556,21 +719,25 @@ impl Drop for Join<'_> {
 /// such an unwind ends the worker's thread inside a callback. It retires the worker
 /// and tells the leader, then lets the unwind go on to the thread's start, where
 /// glibc ends the thread.
-struct Ended {
+struct Ended<'a> {
     team: &'static Team,
     me: &'static Worker,
     index: usize,
     seen: u32,
+    helpers: usize,
+    /// Joined before `done`: the children may still use what the job borrows.
+    children: &'a Children<'a>,
 }
 
-impl Drop for Ended {
+impl Drop for Ended<'_> {
     fn drop(&mut self) {
+        self.children.join();
         self.me.ended.store(true, Ordering::Release);
         self.team.ended.store(self.index, Ordering::Relaxed);
         // The last use of the mailbox: the leader may reuse nothing of it (it
         // retires the worker), but reads `ended` after this (SeqCst, a release).
         self.me.done.store(self.seen, Ordering::SeqCst);
-        self.team.leader_wait.nudge();
+        self.team.parent_wait(self.index, self.helpers).nudge();
     }
 }
 
@@ -633,4 +800,66 @@ extern "C-unwind" fn worker_start(arg: *mut libc::c_void) -> *mut libc::c_void {
     // to MAX_THREADS; naming the calling thread has no other preconditions.
     unsafe { libc::pthread_setname_np(libc::pthread_self(), name.as_ptr().cast()) };
     team.worker_main(worker, index)
+}
+
+#[cfg(test)]
+mod tree_test {
+    use super::*;
+
+    #[test]
+    fn every_helper_has_one_parent_and_nudges_it() {
+        for fanout in [0, 2, 3, 4, 8, 16] {
+            let team = Team::new_leaked(WaitPolicy::Passive, 2, fanout);
+            let workers: Vec<&'static Worker> = (0..=70)
+                .map(|_| {
+                    let w: &'static Worker = Box::leak(Box::new(Worker {
+                        mailbox: CachePadded::new(Mailbox {
+                            signal: AtomicU32::new(0),
+                            words: UnsafeCell::new(0),
+                            call: UnsafeCell::new(no_job),
+                            payload: UnsafeCell::new(Payload::uninit()),
+                            post: AtomicU64::new(0),
+                        }),
+                        done: CachePadded::new(AtomicU32::new(0)),
+                        wait: CachePadded::new(WaitWord::default()),
+                        ended: AtomicBool::new(false),
+                    }));
+                    w
+                })
+                .collect();
+            for (i, w) in workers.iter().enumerate().skip(1) {
+                team.record(i, w);
+            }
+            for helpers in 0..=70 {
+                let mut parent = vec![usize::MAX; helpers + 1];
+                for node in 0..=helpers {
+                    let kids = team.children(node, helpers);
+                    assert!(kids.len() <= MAX_FANOUT.max(FLAT_HELPERS) || node == 0);
+                    for c in kids {
+                        assert!((1..=helpers).contains(&c), "fanout {fanout}: child {c}");
+                        assert_eq!(parent[c], usize::MAX, "fanout {fanout}: {c} twice");
+                        parent[c] = node;
+                    }
+                }
+                for (c, &p) in parent.iter().enumerate().skip(1) {
+                    assert_ne!(
+                        p,
+                        usize::MAX,
+                        "fanout {fanout}, {helpers} helpers: {c} orphaned"
+                    );
+                    let expected: *const WaitWord = if p == 0 {
+                        &*team.leader_wait
+                    } else {
+                        &*workers[p].wait
+                    };
+                    assert!(std::ptr::eq(team.parent_wait(c, helpers), expected));
+                }
+                if fanout >= 2 && helpers > FLAT_HELPERS {
+                    assert_eq!(team.children(0, helpers).len(), fanout.min(helpers));
+                } else {
+                    assert_eq!(team.children(0, helpers).len(), helpers);
+                }
+            }
+        }
+    }
 }
