@@ -365,14 +365,30 @@ fn team(slot: &'static ForkSlot<Team>) -> &'static Team {
 /// handler is idempotent, so that costs nothing but a second run of it in a child.
 /// glibc's `pthread_atfork` takes the same lock as `fork()`, so a registration is
 /// either wholly before a fork (the child inherits it) or wholly after.
-fn register_fork_handler() {
+pub(super) fn register_fork_handler() {
     static REGISTERED: AtomicBool = AtomicBool::new(false);
     if !REGISTERED.load(Ordering::Acquire) {
         // SAFETY: registering a handler has no preconditions; `after_fork_in_child`
         // only does atomic loads and stores, which are async-signal-safe.
-        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+        unsafe {
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_in_parent),
+                Some(after_fork_in_child),
+            )
+        };
         REGISTERED.store(true, Ordering::Release);
     }
+}
+
+/// `fork()`'s prepare handler: no walk of the loaded objects may be under way at
+/// the fork (see `omp::before_fork`).
+extern "C" fn before_fork() {
+    omp::before_fork();
+}
+
+extern "C" fn after_fork_in_parent() {
+    omp::after_fork_in_parent();
 }
 
 extern "C" fn after_fork_in_child() {

@@ -23,7 +23,7 @@
 use std::ffi::c_void;
 use std::os::raw::{c_int, c_uint};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use super::config::{self, OmpTeam};
@@ -192,11 +192,73 @@ fn loaded_openmp_runtimes() -> Vec<std::ffi::CString> {
         0
     }
     let mut found: Vec<std::ffi::CString> = Vec::new();
+    let _walk = LoaderWalk::begin();
     // SAFETY: `visit` matches the callback type and only reads what it is given;
     // `found` outlives the call. Opening happens after the walk, outside the
     // loader's lock that dl_iterate_phdr holds.
     unsafe { libc::dl_iterate_phdr(Some(visit), (&mut found as *mut Vec<_>).cast()) };
     found
+}
+
+/// Who holds the loader walk: [`FREE`], [`WALKER`] (a thread inside
+/// `dl_iterate_phdr`) or [`FORK`] (a `fork()` between its prepare and its parent or
+/// child handlers).
+///
+/// `dl_iterate_phdr` holds glibc's loader write lock, and `fork()` does not reset
+/// that lock in the child (glibc 2.36): a child forked while another thread walked
+/// inherits it held by a thread that does not exist there, and its first lookup
+/// hangs for ever (seen in `tests/edges.rs` `fork_during_first_call`: every child of
+/// a round stuck in `dl_iterate_phdr`). So walks and forks exclude each other, as
+/// malloc's arenas and fork do: `fork()`'s prepare handler waits for a walk to end
+/// (microseconds) and holds off new ones until the fork is done.
+static LOADER_WALK: AtomicU8 = AtomicU8::new(FREE);
+const FREE: u8 = 0;
+#[cfg_attr(miri, allow(dead_code))] // Miri does not walk the loader (see `lookup`).
+const WALKER: u8 = 1;
+const FORK: u8 = 2;
+
+/// Holds [`LOADER_WALK`] for one walk.
+#[cfg(not(miri))]
+struct LoaderWalk;
+
+#[cfg(not(miri))]
+impl LoaderWalk {
+    fn begin() -> LoaderWalk {
+        // The handlers must be in place before the first walk (a registration is
+        // wholly before or after any fork: see `register_fork_handler`).
+        super::register_fork_handler();
+        while LOADER_WALK
+            .compare_exchange(FREE, WALKER, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::thread::yield_now();
+        }
+        LoaderWalk
+    }
+}
+
+#[cfg(not(miri))]
+impl Drop for LoaderWalk {
+    fn drop(&mut self) {
+        LOADER_WALK.store(FREE, Ordering::Release);
+    }
+}
+
+/// `fork()`'s prepare handler: waits until no thread walks the loaded objects and
+/// keeps new walks out. Run twice in one fork when the handler was registered twice
+/// (see `register_fork_handler`): the second run finds the fork's own hold.
+pub(crate) fn before_fork() {
+    loop {
+        match LOADER_WALK.compare_exchange(FREE, FORK, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) | Err(FORK) => return,
+            Err(_) => std::thread::yield_now(),
+        }
+    }
+}
+
+/// `fork()`'s parent handler (and part of the child's): walks may start again.
+pub(crate) fn after_fork_in_parent() {
+    LOADER_WALK.store(FREE, Ordering::Release);
 }
 
 /// The address of a symbol of the OpenMP runtime found by [`lookup`]. `name` is
@@ -285,6 +347,7 @@ static FORKED: AtomicBool = AtomicBool::new(false);
 
 /// From the `pthread_atfork` child handler: async-signal-safe (atomic stores only).
 pub(crate) fn after_fork_in_child() {
+    after_fork_in_parent();
     EPOCH.reset_in_child();
     FNS.reset_in_child();
     FORKED.store(true, Ordering::Relaxed);

@@ -187,13 +187,30 @@ unsafe fn no_job(_: &Payload, _: usize, _: usize) {
 /// its own line because the worker writes it while the leader reads it.
 struct Worker {
     mailbox: CachePadded<Mailbox>,
-    done: CachePadded<AtomicU32>,
+    done: CachePadded<DoneLine>,
     /// Where this worker parks while it waits for its children in the tree (see
     /// [`Team::children`]); they nudge it after their `done`.
     wait: CachePadded<WaitWord>,
     /// Set (before its last `done`) by a worker whose thread a forced unwind ended:
     /// the leader replaces it before its next post.
     ended: AtomicBool,
+}
+
+/// The line a worker writes: `done`, and the flag it sets while parked, which its
+/// poster loads after the post (see `wait.rs`, "One futex word for many waiters").
+struct DoneLine {
+    /// The counter value of the last job this worker finished.
+    done: AtomicU32,
+    sleeping: AtomicBool,
+}
+
+impl DoneLine {
+    fn new() -> Self {
+        DoneLine {
+            done: AtomicU32::new(0),
+            sleeping: AtomicBool::new(false),
+        }
+    }
 }
 
 /// How long a team that could not start a worker thread runs on the threads it has
@@ -211,7 +228,7 @@ pub(crate) struct Team {
     busy: CachePadded<AtomicBool>,
     /// Where the leader parks while workers finish; workers nudge it.
     leader_wait: CachePadded<WaitWord>,
-    /// Where idle workers park: one futex wake after a post reaches all of them.
+    /// Where idle workers park: one futex wake after a post reaches the posted ones.
     park: CachePadded<SharedPark>,
     /// Leader-only state: the workers started so far and their post counters.
     leader: UnsafeCell<LeaderState>,
@@ -325,6 +342,22 @@ impl Team {
         &self.node((index - 1) / self.fanout).wait
     }
 
+    /// After posting to `posted` (index, worker): wakes those of them that are
+    /// parked, with one system call for all; whether any was. The fence orders the
+    /// posts' signal stores before the loads of the `sleeping` flags (see `wait.rs`,
+    /// "One futex word for many waiters"): one fence for all posts instead of a
+    /// SeqCst store (a full fence on x86) per worker.
+    fn wake_parked(&self, posted: impl Iterator<Item = (usize, &'static Worker)>) -> bool {
+        fence(Ordering::SeqCst);
+        let mask = posted
+            .filter(|(_, w)| w.done.sleeping.load(Ordering::SeqCst))
+            .fold(0, |m, (i, _)| m | SharedPark::bit(i));
+        if mask != 0 {
+            self.park.wake(mask);
+        }
+        mask != 0
+    }
+
     /// Worker `index`, for a worker of the current call (its parent or child).
     fn node(&self, index: usize) -> &'static Worker {
         let w = self.nodes[index].load(Ordering::Acquire);
@@ -393,12 +426,7 @@ impl Team {
             leader.seqs[i - 1] =
                 unsafe { post_to(leader.workers[i - 1], call, payload, words, post) };
         }
-        // Orders the signal stores before the load of `park.parked` in `wake_all`
-        // (see `wait.rs`, "One futex word for many waiters"): one fence for all posts
-        // instead of a SeqCst store (a full fence on x86) per worker. One system
-        // call then wakes every parked worker, whatever their number.
-        fence(Ordering::SeqCst);
-        let woke = helpers > 0 && self.park.wake_all();
+        let woke = self.wake_parked(kids.clone().map(|i| (i, leader.workers[i - 1])));
         if woke && k <= self.cpus {
             placement::after_wake();
         }
@@ -520,7 +548,7 @@ impl Team {
                     post: AtomicU64::new(0),
                 }),
                 // A new worker has "finished" counter value 0, its signal's.
-                done: CachePadded::new(AtomicU32::new(0)),
+                done: CachePadded::new(DoneLine::new()),
                 wait: CachePadded::new(WaitWord::default()),
                 ended: AtomicBool::new(false),
             }))
@@ -552,11 +580,14 @@ impl Team {
         loop {
             let waiting_since = placement::ticks();
             let parked;
-            (seen, parked) =
-                self.park
-                    .wait_until(&me.mailbox.signal, self.policy, WORKER_YIELD_EVERY, |v| {
-                        v != seen
-                    });
+            (seen, parked) = self.park.wait_until(
+                &me.mailbox.signal,
+                &me.done.sleeping,
+                SharedPark::bit(index),
+                self.policy,
+                WORKER_YIELD_EVERY,
+                |v| v != seen,
+            );
             let packed = me.mailbox.post.load(Ordering::Relaxed);
             let post = Post::unpack(packed);
             let helpers = post.stride - 1;
@@ -575,9 +606,7 @@ impl Team {
                         *slot = post_to(self.node(i), call, payload, words, packed);
                     }
                 }
-                // As the leader's (see `try_run`).
-                fence(Ordering::SeqCst);
-                self.park.wake_all();
+                self.wake_parked(kids.clone().map(|i| (i, self.node(i))));
             }
             let children = Children {
                 team: self,
@@ -623,7 +652,7 @@ impl Team {
                 }
             }
             children.join();
-            me.done.store(seen, Ordering::SeqCst);
+            me.done.done.store(seen, Ordering::SeqCst);
             self.parent_wait(index, helpers).nudge();
         }
     }
@@ -657,7 +686,7 @@ unsafe fn post_to(w: &Worker, call: Call, payload: &Payload, words: usize, post:
     #[allow(clippy::unnecessary_cast)] // Seq is u32 in builds, u8 in unit tests.
     let next = word((w.mailbox.signal.load(Ordering::Relaxed) as Seq).wrapping_add(1));
     // Release: publishes the job; the caller's SeqCst fence after its posts orders
-    // this store before its load of `park.parked` (see `wait.rs`).
+    // this store before its loads of the `sleeping` flags (see `wait.rs`).
     w.mailbox.signal.store(next, Ordering::Release);
     next
 }
@@ -679,10 +708,14 @@ impl Children<'_> {
             return;
         }
         let all_done = || {
-            self.seqs
-                .iter()
-                .enumerate()
-                .all(|(i, &seq)| self.team.node(self.first + i).done.load(Ordering::SeqCst) == seq)
+            self.seqs.iter().enumerate().all(|(i, &seq)| {
+                self.team
+                    .node(self.first + i)
+                    .done
+                    .done
+                    .load(Ordering::SeqCst)
+                    == seq
+            })
         };
         if !all_done() {
             self.wait
@@ -706,7 +739,7 @@ impl Drop for Join<'_> {
             self.workers
                 .iter()
                 .zip(self.seqs)
-                .all(|(w, &seq)| w.done.load(Ordering::SeqCst) == seq)
+                .all(|(w, &seq)| w.done.done.load(Ordering::SeqCst) == seq)
         };
         if !all_done() {
             self.wait
@@ -736,7 +769,7 @@ impl Drop for Ended<'_> {
         self.team.ended.store(self.index, Ordering::Relaxed);
         // The last use of the mailbox: the leader may reuse nothing of it (it
         // retires the worker), but reads `ended` after this (SeqCst, a release).
-        self.me.done.store(self.seen, Ordering::SeqCst);
+        self.me.done.done.store(self.seen, Ordering::SeqCst);
         self.team.parent_wait(self.index, self.helpers).nudge();
     }
 }
@@ -820,7 +853,7 @@ mod tree_test {
                             payload: UnsafeCell::new(Payload::uninit()),
                             post: AtomicU64::new(0),
                         }),
-                        done: CachePadded::new(AtomicU32::new(0)),
+                        done: CachePadded::new(DoneLine::new()),
                         wait: CachePadded::new(WaitWord::default()),
                         ended: AtomicBool::new(false),
                     }));
