@@ -64,7 +64,7 @@ pub struct Config {
 /// branching (4): at 16 threads two levels, at 64 three, at 256 four; each level
 /// costs one line transfer per child on its node's path. `PARFOR_TREE_FANOUT`
 /// changes it (2..=16, or 0 for no tree).
-pub const DEFAULT_TREE_FANOUT: usize = 4;
+pub(crate) const DEFAULT_TREE_FANOUT: usize = 4;
 
 /// The configuration, read from the environment on first use.
 pub fn config() -> &'static Config {
